@@ -1,0 +1,103 @@
+/*
+ * bootstrap.h -- the bootstrap server core, sans I/O (DESIGN.md section 2).
+ *
+ * Hosts JOIN with their EUID; the rules map it to a patch (created on
+ * first use, split when a rule's `max` is reached); the server answers
+ * PATCH_INFO with the patch's protocol, multicast address and
+ * representatives.  Membership is soft state: a host that misses
+ * miss_limit heartbeats in a row is dropped, and a dropped representative
+ * is replaced (the backup becomes primary, the best remaining member
+ * becomes backup) and the patch is told.  The primaries of all patches form
+ * the wide-area overlay; every representative is sent that table (PEERS)
+ * when it changes and now and then.  A heartbeat carries the host's EUID,
+ * so a restarted server rebuilds its whole state from the next round of
+ * heartbeats.
+ */
+#ifndef QUILT_BOOTSTRAP_H
+#define QUILT_BOOTSTRAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "rules.h"
+#include "wire.h"
+
+#define QUILT_BOOTSTRAP_MAX_REPS QUILT_WIRE_MAX_REPS
+
+typedef struct quilt_bootstrap quilt_bootstrap;
+
+typedef struct quilt_bootstrap_config {
+  uint64_t id;                /* node id the server sends as */
+  const quilt_rules *rules;   /* borrowed; must outlive the server */
+  unsigned reps_per_patch;    /* k, 1..QUILT_BOOTSTRAP_MAX_REPS */
+  uint16_t heartbeat_ms;      /* interval hosts are told to use */
+  unsigned miss_limit;        /* heartbeats missed before a host is dead */
+  uint32_t mcast_base;        /* patch p gets group mcast_base + p */
+  uint16_t mcast_port;
+  uint32_t max_hosts;         /* hosts admitted, all groups */
+  uint32_t max_patches;
+  uint64_t peers_refresh_ns;  /* PEERS re-sent this often */
+} quilt_bootstrap_config;
+
+typedef struct quilt_bootstrap_callbacks {
+  void (*send)(void *user, const quilt_addr *to, const uint8_t *buf,
+               size_t len);
+} quilt_bootstrap_callbacks;
+
+/* Defaults: k = 2, 1000 ms heartbeats, 3 missed, 239.192.0.0 + p on port
+ * 7400, 1,000,000 hosts, 65,535 patches, PEERS every 2 s. */
+void quilt_bootstrap_config_default(quilt_bootstrap_config *c);
+
+int quilt_bootstrap_new(quilt_bootstrap **out,
+                        const quilt_bootstrap_config *cfg,
+                        const quilt_bootstrap_callbacks *cb, void *user);
+void quilt_bootstrap_del(quilt_bootstrap *b);
+
+/* Handles one datagram.  Returns 0, or a negative code for a datagram that
+ * was refused (malformed, a message type the server does not take, a host
+ * over max_hosts); refused datagrams are counted. */
+int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
+                         const uint8_t *buf, size_t len, uint64_t now_ns);
+
+uint64_t quilt_bootstrap_expiry(const quilt_bootstrap *b);
+void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now_ns);
+
+/* Checks the patch table's invariants: every host in exactly one patch,
+ * representatives are members, k representatives where the patch has k
+ * members, no patch over its size limit.  Returns 0, or QUILT_ERR_STATE and
+ * a description in err. */
+int quilt_bootstrap_check(const quilt_bootstrap *b, char *err, size_t errlen);
+
+typedef struct quilt_bootstrap_patch {
+  uint32_t patch_id;
+  uint32_t group;
+  unsigned protocol;
+  unsigned rule;
+  uint32_t members;
+  uint32_t nreps;
+  uint64_t reps[QUILT_BOOTSTRAP_MAX_REPS]; /* node ids, [0] primary */
+  uint32_t epoch;
+} quilt_bootstrap_patch;
+
+size_t quilt_bootstrap_patch_count(const quilt_bootstrap *b);
+/* Fills *p for the i-th patch (0 <= i < count); patches are listed in
+ * creation order. */
+void quilt_bootstrap_patch_get(const quilt_bootstrap *b, size_t i,
+                               quilt_bootstrap_patch *p);
+
+typedef struct quilt_bootstrap_counters {
+  uint64_t joins;
+  uint64_t heartbeats;
+  uint64_t leaves;
+  uint64_t expired;     /* hosts dropped for missed heartbeats */
+  uint64_t failovers;   /* representatives replaced after a failure */
+  uint64_t refused;     /* datagrams refused (malformed, limits) */
+  uint64_t hosts;       /* current */
+  uint64_t patches;     /* current */
+} quilt_bootstrap_counters;
+
+void quilt_bootstrap_counters_get(const quilt_bootstrap *b,
+                                  quilt_bootstrap_counters *c);
+
+#endif /* QUILT_BOOTSTRAP_H */

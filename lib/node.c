@@ -1,0 +1,925 @@
+/*
+ * node.c -- the host core: join, heartbeats, delivery, repair, bridging.
+ *
+ * Repair follows SRM (Floyd et al., "A Reliable Multicast Framework for
+ * Light-weight Sessions and Application Level Framing", SIGCOMM 1995): a
+ * receiver that sees a gap waits a random time before it NACKs, and a NACK
+ * heard from another member postpones its own (suppression); holders answer
+ * after a random time too, representatives first, and an answer heard from
+ * another holder cancels theirs.  A lost tail (no later message reveals the
+ * gap) is noticed from SESSION messages, which a sender repeats a few times
+ * with doubling intervals after it last sent (as PGM's SPMs do, RFC 3208
+ * section 5.1.1).
+ *
+ * Bridging (DESIGN.md section 2): the primary representative of a patch
+ * forwards every new message of its patch's origins to the primaries of the
+ * other patches (the wide-area overlay; direct unicast for now), and
+ * injects every new message arriving from the overlay into its patch.
+ * Repair across the overlay is hop by hop: a primary missing a message of
+ * another patch's origin NACKs that patch's primary.  A newly promoted
+ * primary, and every primary that learns of a new peer, announces what it
+ * holds, so that messages lost with a failed primary are repaired.
+ */
+#include "node.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+#include "quilt.h"
+#include "rng.h"
+
+#define NS_PER_MS 1000000ULL
+
+/* Limits. */
+#define QUILT_NODE_MAX_PEERS 4096      /* patches on the overlay */
+#define QUILT_NODE_REPAIR_MAX 4096     /* repairs waiting to be sent */
+#define QUILT_NODE_REPAIRS_PER_NACK 64 /* seqs answered for one NACK */
+#define QUILT_NODE_ANNOUNCE_MAX 8192   /* origins in a session burst */
+#define QUILT_NODE_SESSION_MAX_INTERVAL_NS (2000 * NS_PER_MS)
+
+typedef struct nack_entry {
+  uint64_t origin;
+  uint64_t due_ns;
+  uint64_t interval_ns;
+} nack_entry;
+
+typedef struct repair_entry {
+  uint64_t origin;
+  uint64_t seq;
+  uint64_t due_ns;
+  quilt_addr to; /* requester, when !to_all */
+  int to_all;
+} repair_entry;
+
+/* A burst of SESSION messages for a set of origins, to the patch or to the
+ * overlay. */
+typedef struct announcer {
+  uint64_t *origins;
+  uint8_t *remaining;
+  uint32_t n, cap;
+  uint64_t interval_ns;
+  uint64_t due_ns; /* UINT64_MAX when idle */
+} announcer;
+
+struct quilt_node {
+  quilt_node_config cfg;
+  quilt_node_callbacks cb;
+  void *user;
+  quilt_rng rng;
+  quilt_delivery *dlv;
+
+  int started;
+  int left;
+  int joined;
+  quilt_msg_patch_info pi;
+  const quilt_proto_ops *proto;
+  void *pstate;
+  uint64_t ctl_due_ns; /* next JOIN retry or HEARTBEAT */
+  uint64_t seq;        /* last published */
+
+  quilt_wire_peer *peers;
+  uint32_t npeers;
+  uint32_t peers_epoch;
+  quilt_wire_peer *staging; /* pages of a newer PEERS table */
+  uint8_t *staged;
+  uint32_t staging_epoch;
+  uint16_t staging_total;
+  uint32_t staging_have;
+
+  nack_entry *nacks;
+  uint32_t nnacks, cap_nacks;
+  repair_entry *repairs;
+  uint32_t nrepairs, cap_repairs;
+  announcer patch_ann, wao_ann;
+
+  quilt_wire_node *members;
+  uint32_t nmembers, cap_members;
+
+  quilt_node_counters ctr;
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+};
+
+void quilt_node_config_default(quilt_node_config *c) {
+  memset(c, 0, sizeof *c);
+  c->delivery.retention_bytes = 4u << 20;
+  c->delivery.retention_ns = 60000 * NS_PER_MS;
+  c->delivery.repair_timeout_ns = 20000 * NS_PER_MS;
+  c->join_retry_ns = 1000 * NS_PER_MS;
+  /* Timers sized for a data-centre patch (RTT well under 1 ms); a patch
+   * with longer RTTs repairs correctly, only less eagerly suppressed. */
+  c->nack_delay_min_ns = NS_PER_MS / 2;
+  c->nack_delay_max_ns = 2 * NS_PER_MS;
+  c->nack_retry_ns = 20 * NS_PER_MS;
+  c->nack_retry_max_ns = 1000 * NS_PER_MS;
+  c->repair_delay_rep_max_ns = NS_PER_MS / 4;
+  c->repair_delay_min_ns = NS_PER_MS;
+  c->repair_delay_max_ns = 3 * NS_PER_MS;
+  c->session_interval_ns = 20 * NS_PER_MS;
+  c->session_count = 6;
+}
+
+/* ---- small helpers ---- */
+
+void quilt__node_send(quilt_node *n, const quilt_addr *to, const uint8_t *buf,
+                      size_t len) {
+  n->cb.send(n->user, to, buf, len);
+}
+
+void quilt__node_mcast_join(quilt_node *n, const quilt_addr *group) {
+  if (n->cb.mcast_join)
+    n->cb.mcast_join(n->user, group);
+}
+
+void quilt__node_mcast_leave(quilt_node *n, const quilt_addr *group) {
+  if (n->cb.mcast_leave)
+    n->cb.mcast_leave(n->user, group);
+}
+
+unsigned quilt__node_role(const quilt_node *n) {
+  return n->joined ? n->pi.role : QUILT_ROLE_MEMBER;
+}
+
+uint64_t quilt__node_id(const quilt_node *n) { return n->cfg.id; }
+
+const quilt_node_config *quilt__node_config(const quilt_node *n) {
+  return &n->cfg;
+}
+
+uint64_t quilt__node_random(quilt_node *n, uint64_t lo, uint64_t hi) {
+  return lo >= hi ? lo : quilt_rng_range(&n->rng, lo, hi);
+}
+
+size_t quilt__node_members(const quilt_node *n, const quilt_wire_node **out) {
+  *out = n->members;
+  return n->nmembers;
+}
+
+const quilt_addr *quilt__node_member_addr(const quilt_node *n, uint64_t id) {
+  for (uint32_t i = 0; i < n->nmembers; i++)
+    if (n->members[i].id == id)
+      return &n->members[i].addr;
+  return NULL;
+}
+
+static void msg_init(const quilt_node *n, quilt_msg *m, unsigned type) {
+  memset(m, 0, sizeof *m);
+  m->hdr.version = QUILT_WIRE_VERSION;
+  m->hdr.type = (uint8_t)type;
+  m->hdr.sender = n->cfg.id;
+  m->hdr.group = n->cfg.group;
+}
+
+/* Encodes m into n->buf; returns the length, or 0 when it cannot be
+ * encoded (a bug: every message built here fits by construction). */
+static size_t encode(quilt_node *n, const quilt_msg *m) {
+  int len = quilt_wire_encode(m, n->buf, sizeof n->buf);
+  assert(len > 0);
+  return len > 0 ? (size_t)len : 0;
+}
+
+static int is_primary(const quilt_node *n) {
+  return n->joined && n->pi.role == QUILT_ROLE_PRIMARY;
+}
+
+static const quilt_wire_peer *peer_by_patch(const quilt_node *n,
+                                            uint32_t patch) {
+  for (uint32_t i = 0; i < n->npeers; i++)
+    if (n->peers[i].patch_id == patch)
+      return &n->peers[i];
+  return NULL;
+}
+
+static const quilt_wire_peer *peer_by_node(const quilt_node *n, uint64_t id) {
+  for (uint32_t i = 0; i < n->npeers; i++)
+    if (n->peers[i].node.id == id)
+      return &n->peers[i];
+  return NULL;
+}
+
+/* ---- session announcements ---- */
+
+static void ann_touch(quilt_node *n, announcer *a, uint64_t origin,
+                      uint64_t now) {
+  uint32_t i;
+  for (i = 0; i < a->n; i++)
+    if (a->origins[i] == origin)
+      break;
+  if (i == a->n) {
+    if (a->n == QUILT_NODE_ANNOUNCE_MAX)
+      return; /* the next burst will carry it */
+    if (a->n == a->cap) {
+      uint32_t cap = a->cap ? a->cap * 2 : 16;
+      uint64_t *o = realloc(a->origins, cap * sizeof *o);
+      if (!o)
+        return;
+      a->origins = o;
+      uint8_t *r = realloc(a->remaining, cap);
+      if (!r)
+        return;
+      a->remaining = r;
+      a->cap = cap;
+    }
+    a->origins[a->n++] = origin;
+  }
+  a->remaining[i] = (uint8_t)(n->cfg.session_count ? n->cfg.session_count
+                                                   : 1);
+  a->interval_ns = n->cfg.session_interval_ns;
+  if (a->due_ns == UINT64_MAX || a->due_ns > now + a->interval_ns)
+    a->due_ns = now + a->interval_ns;
+}
+
+static uint64_t held_upto(const quilt_node *n, uint64_t origin) {
+  if (origin == n->cfg.id)
+    return n->seq;
+  quilt_origin_view v;
+  if (!quilt_delivery_origin(n->dlv, origin, &v))
+    return 0;
+  return v.next - 1;
+}
+
+static void ann_fire(quilt_node *n, announcer *a, int wao, uint64_t now) {
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_SESSION);
+  uint32_t i = 0;
+  while (i < a->n) {
+    m.u.session.count = 0;
+    for (; i < a->n && m.u.session.count < QUILT_WIRE_MAX_SESSION; i++) {
+      uint64_t seq = held_upto(n, a->origins[i]);
+      if (seq == 0)
+        continue;
+      quilt_session_entry *e = &m.u.session.entries[m.u.session.count++];
+      e->origin = a->origins[i];
+      e->seq = seq;
+    }
+    if (m.u.session.count == 0)
+      continue;
+    size_t len = encode(n, &m);
+    if (!len)
+      break;
+    if (wao) {
+      for (uint32_t p = 0; p < n->npeers; p++)
+        if (n->peers[p].patch_id != n->pi.patch_id &&
+            n->peers[p].node.id != n->cfg.id)
+          quilt__node_send(n, &n->peers[p].node.addr, n->buf, len);
+    } else if (n->proto) {
+      n->proto->send_all(n, n->pstate, n->buf, len, now);
+    }
+    n->ctr.sessions_sent++;
+  }
+  uint32_t k = 0;
+  for (i = 0; i < a->n; i++) {
+    if (--a->remaining[i] > 0) {
+      a->origins[k] = a->origins[i];
+      a->remaining[k] = a->remaining[i];
+      k++;
+    }
+  }
+  a->n = k;
+  if (a->n > 0) {
+    a->interval_ns *= 2;
+    if (a->interval_ns > QUILT_NODE_SESSION_MAX_INTERVAL_NS)
+      a->interval_ns = QUILT_NODE_SESSION_MAX_INTERVAL_NS;
+    a->due_ns = now + a->interval_ns;
+  } else {
+    a->due_ns = UINT64_MAX;
+  }
+}
+
+static void touch_own_patch_origins(quilt_node *n, uint64_t now);
+
+/* ---- NACK scheduling ---- */
+
+static nack_entry *nack_find(quilt_node *n, uint64_t origin) {
+  for (uint32_t i = 0; i < n->nnacks; i++)
+    if (n->nacks[i].origin == origin)
+      return &n->nacks[i];
+  return NULL;
+}
+
+/* Makes sure an origin with an open gap has a NACK scheduled. */
+static void nack_ensure(quilt_node *n, uint64_t origin, uint64_t now) {
+  quilt_origin_view v;
+  if (origin == n->cfg.id || !quilt_delivery_origin(n->dlv, origin, &v) ||
+      v.highest < v.next || nack_find(n, origin))
+    return;
+  if (n->nnacks == n->cap_nacks) {
+    uint32_t cap = n->cap_nacks ? n->cap_nacks * 2 : 16;
+    nack_entry *e = realloc(n->nacks, cap * sizeof *e);
+    if (!e)
+      return; /* noticed again at the next data or session */
+    n->nacks = e;
+    n->cap_nacks = cap;
+  }
+  nack_entry *e = &n->nacks[n->nnacks++];
+  e->origin = origin;
+  e->due_ns = now + quilt__node_random(n, n->cfg.nack_delay_min_ns,
+                                       n->cfg.nack_delay_max_ns);
+  e->interval_ns = n->cfg.nack_retry_ns;
+}
+
+static void nack_send(quilt_node *n, nack_entry *e, uint64_t now) {
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_NACK);
+  m.u.nack.origin = e->origin;
+  m.u.nack.count = (uint8_t)quilt_delivery_missing(
+      n->dlv, e->origin, m.u.nack.ranges, QUILT_WIRE_MAX_NACK);
+  if (m.u.nack.count == 0)
+    return;
+  size_t len = encode(n, &m);
+  if (!len)
+    return;
+  /* A primary asks the primary of the origin's patch across the overlay;
+   * everyone else asks inside the patch. */
+  quilt_origin_view v;
+  const quilt_wire_peer *up = NULL;
+  if (is_primary(n) && quilt_delivery_origin(n->dlv, e->origin, &v) &&
+      v.origin_patch != 0 && v.origin_patch != n->pi.patch_id)
+    up = peer_by_patch(n, v.origin_patch);
+  if (up && up->node.id != n->cfg.id)
+    quilt__node_send(n, &up->node.addr, n->buf, len);
+  else if (n->proto)
+    n->proto->send_nack(n, n->pstate, e->origin, n->buf, len, now);
+  n->ctr.nacks_sent++;
+}
+
+static void nacks_run(quilt_node *n, uint64_t now) {
+  for (uint32_t i = 0; i < n->nnacks;) {
+    nack_entry *e = &n->nacks[i];
+    quilt_origin_view v;
+    if (!quilt_delivery_origin(n->dlv, e->origin, &v) || v.highest < v.next) {
+      n->nacks[i] = n->nacks[--n->nnacks]; /* gap closed */
+      continue;
+    }
+    if (e->due_ns <= now) {
+      nack_send(n, e, now);
+      e->due_ns = now + e->interval_ns;
+      e->interval_ns *= 2;
+      if (e->interval_ns > n->cfg.nack_retry_max_ns)
+        e->interval_ns = n->cfg.nack_retry_max_ns;
+    }
+    i++;
+  }
+}
+
+/* ---- repairs ---- */
+
+static repair_entry *repair_find(quilt_node *n, uint64_t origin,
+                                 uint64_t seq) {
+  for (uint32_t i = 0; i < n->nrepairs; i++)
+    if (n->repairs[i].origin == origin && n->repairs[i].seq == seq)
+      return &n->repairs[i];
+  return NULL;
+}
+
+static void repair_schedule(quilt_node *n, uint64_t origin, uint64_t seq,
+                            uint64_t delay, int to_all,
+                            const quilt_addr *to, uint64_t now) {
+  if (repair_find(n, origin, seq))
+    return;
+  if (n->nrepairs == QUILT_NODE_REPAIR_MAX) {
+    n->ctr.repair_queue_full++;
+    return;
+  }
+  if (n->nrepairs == n->cap_repairs) {
+    uint32_t cap = n->cap_repairs ? n->cap_repairs * 2 : 16;
+    repair_entry *r = realloc(n->repairs, cap * sizeof *r);
+    if (!r) {
+      n->ctr.repair_queue_full++;
+      return;
+    }
+    n->repairs = r;
+    n->cap_repairs = cap;
+  }
+  repair_entry *r = &n->repairs[n->nrepairs++];
+  r->origin = origin;
+  r->seq = seq;
+  r->due_ns = now + delay;
+  r->to_all = to_all;
+  r->to = *to;
+}
+
+static void repair_cancel(quilt_node *n, uint64_t origin, uint64_t seq) {
+  repair_entry *r = repair_find(n, origin, seq);
+  if (r && r->to_all) {
+    *r = n->repairs[--n->nrepairs];
+    n->ctr.repairs_suppressed++;
+  }
+}
+
+static void repairs_run(quilt_node *n, uint64_t now) {
+  for (uint32_t i = 0; i < n->nrepairs;) {
+    repair_entry *r = &n->repairs[i];
+    if (r->due_ns > now) {
+      i++;
+      continue;
+    }
+    quilt_msg m;
+    msg_init(n, &m, QUILT_MSG_DATA);
+    if (quilt_delivery_lookup(n->dlv, r->origin, r->seq, now, &m.u.data)) {
+      m.u.data.flags = QUILT_DATA_REPAIR;
+      size_t len = encode(n, &m);
+      if (len) {
+        if (r->to_all && n->proto)
+          n->proto->send_all(n, n->pstate, n->buf, len, now);
+        else
+          quilt__node_send(n, &r->to, n->buf, len);
+        n->ctr.repairs_sent++;
+      }
+    }
+    *r = n->repairs[--n->nrepairs];
+  }
+}
+
+/* ---- bridging ---- */
+
+static void forward_to_overlay(quilt_node *n, const quilt_msg_data *d,
+                               uint64_t now) {
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_DATA);
+  m.u.data = *d;
+  m.u.data.flags = QUILT_DATA_FORWARDED;
+  size_t len = encode(n, &m);
+  if (!len)
+    return;
+  for (uint32_t p = 0; p < n->npeers; p++) {
+    if (n->peers[p].patch_id == n->pi.patch_id ||
+        n->peers[p].node.id == n->cfg.id)
+      continue;
+    quilt__node_send(n, &n->peers[p].node.addr, n->buf, len);
+    n->ctr.forwarded++;
+  }
+  ann_touch(n, &n->wao_ann, d->origin, now);
+}
+
+static void inject_into_patch(quilt_node *n, const quilt_msg_data *d,
+                              uint64_t now) {
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_DATA);
+  m.u.data = *d;
+  m.u.data.flags = QUILT_DATA_FORWARDED;
+  size_t len = encode(n, &m);
+  if (!len || !n->proto)
+    return;
+  n->proto->send_all(n, n->pstate, n->buf, len, now);
+  n->ctr.injected++;
+  ann_touch(n, &n->patch_ann, d->origin, now);
+}
+
+typedef struct touch_ctx {
+  quilt_node *n;
+  uint64_t now;
+} touch_ctx;
+
+static void touch_one(void *arg, const quilt_origin_view *v) {
+  touch_ctx *t = arg;
+  if (v->origin_patch == t->n->pi.patch_id && v->next > 1)
+    ann_touch(t->n, &t->n->wao_ann, v->origin, t->now);
+}
+
+/* A primary (new, or with new peers) tells the overlay what it holds of
+ * its patch's origins, so that peers can NACK what they missed. */
+static void touch_own_patch_origins(quilt_node *n, uint64_t now) {
+  touch_ctx t = {n, now};
+  quilt_delivery_foreach(n->dlv, touch_one, &t);
+  if (n->seq > 0)
+    ann_touch(n, &n->wao_ann, n->cfg.id, now);
+}
+
+/* ---- delivery callbacks ---- */
+
+static void on_deliver(void *user, const quilt_msg_data *d, uint64_t now) {
+  quilt_node *n = user;
+  if (d->origin != n->cfg.id && n->cb.deliver)
+    n->cb.deliver(n->user, d, now);
+}
+
+static void on_loss(void *user, uint64_t origin, uint64_t first,
+                    uint64_t count, uint64_t now) {
+  quilt_node *n = user;
+  if (n->cb.loss)
+    n->cb.loss(n->user, origin, first, count, now);
+}
+
+/* ---- control plane ---- */
+
+static void send_join(quilt_node *n) {
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_JOIN);
+  m.u.join.addr = n->cfg.addr;
+  m.u.join.euid = n->cfg.euid;
+  size_t len = encode(n, &m);
+  if (len)
+    quilt__node_send(n, &n->cfg.bootstrap, n->buf, len);
+}
+
+static void send_heartbeat(quilt_node *n) {
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_HEARTBEAT);
+  m.u.heartbeat.addr = n->cfg.addr;
+  m.u.heartbeat.euid = n->cfg.euid;
+  m.u.heartbeat.patch_id = n->joined ? n->pi.patch_id : 0;
+  m.u.heartbeat.role = (uint8_t)quilt__node_role(n);
+  size_t len = encode(n, &m);
+  if (len)
+    quilt__node_send(n, &n->cfg.bootstrap, n->buf, len);
+}
+
+static uint64_t heartbeat_ns(const quilt_node *n) {
+  uint64_t ms = n->pi.heartbeat_ms ? n->pi.heartbeat_ms : 1000;
+  return ms * NS_PER_MS;
+}
+
+static void leave_patch(quilt_node *n) {
+  if (n->joined && n->proto)
+    n->proto->stop(n, n->pstate);
+  n->pstate = NULL;
+  n->proto = NULL;
+  n->joined = 0;
+}
+
+static void handle_patch_info(quilt_node *n, const quilt_msg_patch_info *pi,
+                              uint64_t now) {
+  const quilt_proto_ops *ops = quilt_proto_get(pi->protocol);
+  if (!ops) {
+    n->ctr.malformed++;
+    return;
+  }
+  unsigned old_role = quilt__node_role(n);
+  if (n->joined && pi->patch_id == n->pi.patch_id &&
+      pi->protocol == n->pi.protocol) {
+    if (pi->epoch < n->pi.epoch)
+      return; /* stale */
+    n->pi = *pi;
+  } else {
+    leave_patch(n);
+    n->pi = *pi;
+    n->proto = ops;
+    if (ops->start(n, &n->pstate, pi, now) != 0) {
+      n->proto = NULL;
+      n->pstate = NULL;
+      n->ctl_due_ns = now + n->cfg.join_retry_ns;
+      return;
+    }
+    n->joined = 1;
+    n->ctl_due_ns = now + heartbeat_ns(n);
+  }
+  if (n->pi.role == QUILT_ROLE_PRIMARY && old_role != QUILT_ROLE_PRIMARY)
+    touch_own_patch_origins(n, now);
+  if (n->cb.patch_changed)
+    n->cb.patch_changed(n->user, n->pi.patch_id, n->pi.protocol, n->pi.role);
+}
+
+static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
+                         uint64_t now) {
+  if (p->epoch < n->peers_epoch || (p->epoch == n->peers_epoch && n->peers))
+    return;
+  if (p->total > QUILT_NODE_MAX_PEERS) {
+    n->ctr.malformed++;
+    return;
+  }
+  if (!n->staging || p->epoch != n->staging_epoch ||
+      p->total != n->staging_total) {
+    free(n->staging);
+    free(n->staged);
+    n->staging = calloc(p->total ? p->total : 1, sizeof *n->staging);
+    n->staged = calloc(p->total ? p->total : 1, 1);
+    if (!n->staging || !n->staged) {
+      free(n->staging);
+      free(n->staged);
+      n->staging = NULL;
+      n->staged = NULL;
+      return;
+    }
+    n->staging_epoch = p->epoch;
+    n->staging_total = p->total;
+    n->staging_have = 0;
+  }
+  for (uint32_t i = 0; i < p->count; i++) {
+    uint32_t at = (uint32_t)p->offset + i;
+    if (at >= p->total)
+      break;
+    if (!n->staged[at]) {
+      n->staged[at] = 1;
+      n->staging_have++;
+    }
+    n->staging[at] = p->entries[i];
+  }
+  if (n->staging_have < n->staging_total)
+    return;
+  free(n->peers);
+  free(n->staged);
+  n->peers = n->staging;
+  n->npeers = n->staging_total;
+  n->peers_epoch = n->staging_epoch;
+  n->staging = NULL;
+  n->staged = NULL;
+  if (is_primary(n))
+    touch_own_patch_origins(n, now);
+}
+
+/* ---- data plane ---- */
+
+/* A new message, published here or received: bridge it. */
+static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
+                   uint64_t now) {
+  if (!is_primary(n))
+    return;
+  if (d->origin_patch == n->pi.patch_id)
+    forward_to_overlay(n, d, now);
+  else if (peer_by_node(n, sender))
+    inject_into_patch(n, d, now);
+}
+
+static void handle_data(quilt_node *n, const quilt_addr *from,
+                        const quilt_msg *m, const uint8_t *dg, size_t len,
+                        uint64_t now) {
+  const quilt_msg_data *d = &m->u.data;
+  if (d->origin == n->cfg.id)
+    return; /* our own message, come back */
+  repair_cancel(n, d->origin, d->seq);
+  int rc = quilt_delivery_offer(n->dlv, d, now);
+  if (rc != QUILT_ACCEPT_NEW)
+    return;
+  if (n->proto && n->proto->on_data)
+    n->proto->on_data(n, n->pstate, from, d, dg, len, now);
+  bridge(n, d, m->hdr.sender, now);
+  nack_ensure(n, d->origin, now);
+}
+
+static void handle_session(quilt_node *n, const quilt_msg *m, uint64_t now) {
+  const quilt_wire_peer *peer = peer_by_node(n, m->hdr.sender);
+  uint32_t patch = peer ? peer->patch_id : 0;
+  for (uint32_t i = 0; i < m->u.session.count; i++) {
+    const quilt_session_entry *e = &m->u.session.entries[i];
+    if (e->origin == n->cfg.id)
+      continue;
+    quilt_delivery_announce(n->dlv, e->origin, e->seq, patch, now);
+    nack_ensure(n, e->origin, now);
+  }
+}
+
+static void handle_nack(quilt_node *n, const quilt_addr *from,
+                        const quilt_msg *m, uint64_t now) {
+  const quilt_msg_nack *k = &m->u.nack;
+  int from_overlay = is_primary(n) && peer_by_node(n, m->hdr.sender);
+  uint64_t delay = 0;
+  int to_all = 0;
+  if (!from_overlay && n->proto) {
+    n->proto->repair_policy(n, n->pstate, from, &delay, &to_all);
+    nack_entry *mine = nack_find(n, k->origin);
+    if (mine && n->proto->nack_suppression &&
+        mine->due_ns < now + mine->interval_ns)
+      mine->due_ns = now + mine->interval_ns;
+  }
+  unsigned answered = 0;
+  for (uint32_t r = 0; r < k->count; r++) {
+    for (uint64_t s = k->ranges[r].first;
+         s < k->ranges[r].first + k->ranges[r].count; s++) {
+      if (answered == QUILT_NODE_REPAIRS_PER_NACK)
+        return;
+      answered++;
+      quilt_msg_data held;
+      if (!quilt_delivery_lookup(n->dlv, k->origin, s, now, &held))
+        continue;
+      repair_schedule(n, k->origin, s, delay, to_all, from, now);
+    }
+  }
+  if (delay == 0)
+    repairs_run(n, now);
+}
+
+int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
+                    size_t len, uint64_t now) {
+  if (n->left)
+    return 0;
+  quilt_msg m;
+  int rc = quilt_wire_decode(&m, buf, len);
+  if (rc < 0) {
+    n->ctr.malformed++;
+    return rc;
+  }
+  if (m.hdr.group != n->cfg.group) {
+    n->ctr.foreign++;
+    return 0;
+  }
+  switch (m.hdr.type) {
+  case QUILT_MSG_PATCH_INFO:
+    handle_patch_info(n, &m.u.patch_info, now);
+    break;
+  case QUILT_MSG_REJOIN:
+    leave_patch(n);
+    send_join(n);
+    n->ctl_due_ns = now + n->cfg.join_retry_ns;
+    break;
+  case QUILT_MSG_PEERS:
+    handle_peers(n, &m.u.peers, now);
+    break;
+  case QUILT_MSG_DATA:
+    if (n->joined)
+      handle_data(n, from, &m, buf, len, now);
+    break;
+  case QUILT_MSG_SESSION:
+    if (n->joined)
+      handle_session(n, &m, now);
+    break;
+  case QUILT_MSG_NACK:
+    if (n->joined)
+      handle_nack(n, from, &m, now);
+    break;
+  default:
+    if (n->joined && n->proto && n->proto->handle)
+      n->proto->handle(n, n->pstate, from, &m, now);
+    break;
+  }
+  return 0;
+}
+
+int64_t quilt_node_publish(quilt_node *n, const uint8_t *payload, size_t len,
+                           uint64_t now) {
+  if (len > QUILT_WIRE_MAX_PAYLOAD)
+    return QUILT_ERR_TOO_BIG;
+  if (!n->joined || n->left)
+    return QUILT_ERR_STATE;
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_DATA);
+  quilt_msg_data *d = &m.u.data;
+  d->origin = n->cfg.id;
+  d->seq = ++n->seq;
+  d->ts_ns = now;
+  d->origin_patch = n->pi.patch_id;
+  d->len = (uint16_t)len;
+  d->payload = payload;
+  size_t dlen = encode(n, &m);
+  if (!dlen)
+    return QUILT_ERR_FATAL;
+  (void)quilt_delivery_offer(n->dlv, d, now); /* retained for repairs */
+  n->proto->send_all(n, n->pstate, n->buf, dlen, now);
+  ann_touch(n, &n->patch_ann, n->cfg.id, now);
+  bridge(n, d, n->cfg.id, now);
+  n->ctr.published++;
+  return (int64_t)d->seq;
+}
+
+/* ---- timers ---- */
+
+uint64_t quilt_node_expiry(const quilt_node *n) {
+  if (!n->started || n->left)
+    return UINT64_MAX;
+  uint64_t t = n->ctl_due_ns;
+  for (uint32_t i = 0; i < n->nnacks; i++)
+    if (n->nacks[i].due_ns < t)
+      t = n->nacks[i].due_ns;
+  for (uint32_t i = 0; i < n->nrepairs; i++)
+    if (n->repairs[i].due_ns < t)
+      t = n->repairs[i].due_ns;
+  if (n->patch_ann.due_ns < t)
+    t = n->patch_ann.due_ns;
+  if (n->wao_ann.due_ns < t)
+    t = n->wao_ann.due_ns;
+  uint64_t d = quilt_delivery_expiry(n->dlv);
+  if (d < t)
+    t = d;
+  if (n->proto && n->proto->expiry) {
+    uint64_t p = n->proto->expiry(n->pstate);
+    if (p < t)
+      t = p;
+  }
+  return t;
+}
+
+void quilt_node_handle_expiry(quilt_node *n, uint64_t now) {
+  if (!n->started || n->left)
+    return;
+  if (n->ctl_due_ns <= now) {
+    if (n->joined) {
+      send_heartbeat(n);
+      n->ctl_due_ns = now + heartbeat_ns(n);
+    } else {
+      send_join(n);
+      n->ctl_due_ns = now + n->cfg.join_retry_ns;
+    }
+  }
+  if (quilt_delivery_expiry(n->dlv) <= now)
+    (void)quilt_delivery_expire(n->dlv, now);
+  nacks_run(n, now);
+  repairs_run(n, now);
+  if (n->patch_ann.due_ns <= now)
+    ann_fire(n, &n->patch_ann, 0, now);
+  if (n->wao_ann.due_ns <= now) {
+    if (is_primary(n))
+      ann_fire(n, &n->wao_ann, 1, now);
+    else {
+      n->wao_ann.n = 0;
+      n->wao_ann.due_ns = UINT64_MAX;
+    }
+  }
+  if (n->proto && n->proto->expiry && n->proto->handle_expiry &&
+      n->proto->expiry(n->pstate) <= now)
+    n->proto->handle_expiry(n, n->pstate, now);
+}
+
+/* ---- life cycle ---- */
+
+int quilt_node_start(quilt_node *n, uint64_t now) {
+  if (n->started)
+    return QUILT_ERR_STATE;
+  n->started = 1;
+  send_join(n);
+  n->ctl_due_ns = now + n->cfg.join_retry_ns;
+  return 0;
+}
+
+void quilt_node_leave(quilt_node *n, uint64_t now) {
+  (void)now;
+  if (!n->started || n->left)
+    return;
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_LEAVE);
+  size_t len = encode(n, &m);
+  if (len)
+    quilt__node_send(n, &n->cfg.bootstrap, n->buf, len);
+  leave_patch(n);
+  n->left = 1;
+}
+
+int quilt_node_add_member(quilt_node *n, uint64_t id, const quilt_addr *addr) {
+  if (id == n->cfg.id || quilt__node_member_addr(n, id))
+    return QUILT_ERR_DUPLICATE;
+  if (n->nmembers == QUILT_NODE_MAX_MEMBERS)
+    return QUILT_ERR_LIMIT;
+  if (n->nmembers == n->cap_members) {
+    uint32_t cap = n->cap_members ? n->cap_members * 2 : 16;
+    quilt_wire_node *m = realloc(n->members, cap * sizeof *m);
+    if (!m)
+      return QUILT_ERR_NOMEM;
+    n->members = m;
+    n->cap_members = cap;
+  }
+  n->members[n->nmembers].id = id;
+  n->members[n->nmembers].addr = *addr;
+  n->nmembers++;
+  return 0;
+}
+
+void quilt_node_counters_get(const quilt_node *n, quilt_node_counters *c) {
+  *c = n->ctr;
+  quilt_delivery_counters_get(n->dlv, &c->delivery);
+}
+
+void quilt_node_status_get(const quilt_node *n, quilt_node_status *s) {
+  memset(s, 0, sizeof *s);
+  s->joined = n->joined;
+  if (n->joined) {
+    s->patch_id = n->pi.patch_id;
+    s->protocol = n->pi.protocol;
+    s->role = n->pi.role;
+    s->epoch = n->pi.epoch;
+  }
+  s->npeers = n->npeers;
+}
+
+int quilt_node_new(quilt_node **out, const quilt_node_config *cfg,
+                   const quilt_node_callbacks *cb, void *user) {
+  if (!cfg || !cb || !cb->send || cfg->id == 0 ||
+      cfg->nack_delay_min_ns > cfg->nack_delay_max_ns ||
+      cfg->repair_delay_min_ns > cfg->repair_delay_max_ns)
+    return QUILT_ERR_INVAL;
+  quilt_node *n = calloc(1, sizeof *n);
+  if (!n)
+    return QUILT_ERR_NOMEM;
+  n->cfg = *cfg;
+  n->cb = *cb;
+  n->user = user;
+  quilt_rng_init(&n->rng, cfg->seed, cfg->id);
+  quilt_delivery_callbacks dcb = {on_deliver, on_loss};
+  int rc = quilt_delivery_new(&n->dlv, &cfg->delivery, &dcb, n);
+  if (rc < 0) {
+    free(n);
+    return rc;
+  }
+  n->patch_ann.due_ns = UINT64_MAX;
+  n->wao_ann.due_ns = UINT64_MAX;
+  n->ctl_due_ns = UINT64_MAX;
+  *out = n;
+  return 0;
+}
+
+void quilt_node_del(quilt_node *n) {
+  if (!n)
+    return;
+  leave_patch(n);
+  quilt_delivery_del(n->dlv);
+  free(n->peers);
+  free(n->staging);
+  free(n->staged);
+  free(n->nacks);
+  free(n->repairs);
+  free(n->patch_ann.origins);
+  free(n->patch_ann.remaining);
+  free(n->wao_ann.origins);
+  free(n->wao_ann.remaining);
+  free(n->members);
+  free(n);
+}
