@@ -65,7 +65,8 @@ typedef enum quilt_role {
 } quilt_role;
 
 typedef struct quilt_wire_header {
-  uint8_t version;
+  uint8_t version;  /* set by decode; encode always writes
+                       QUILT_WIRE_VERSION */
   uint8_t type;     /* quilt_msg_type */
   uint64_t sender;  /* node id of the sender */
   uint32_t group;   /* group id (hash of the group name) */
@@ -167,14 +168,16 @@ typedef struct quilt_msg {
 /* Decodes one datagram.  Returns 0 and fills *m, or a negative code:
  * QUILT_ERR_TRUNCATED (shorter than a length or count says),
  * QUILT_ERR_MALFORMED (bad magic, unknown type, count over a limit, trailing
- * bytes, field out of range), QUILT_ERR_VERSION (other version).  Never reads
- * outside buf[0..len). */
+ * bytes, field out of range, longer than QUILT_WIRE_MAX_DATAGRAM),
+ * QUILT_ERR_VERSION (other version).  Never reads outside buf[0..len).
+ * After an error *m is unspecified. */
 int quilt_wire_decode(quilt_msg *m, const uint8_t *buf, size_t len);
 
 /* Encodes *m into out (capacity outlen).  Returns the number of bytes
  * written, or QUILT_ERR_TOO_BIG when it does not fit (or exceeds
- * QUILT_WIRE_MAX_DATAGRAM), QUILT_ERR_INVAL for a count over a limit or an
- * unknown type. */
+ * QUILT_WIRE_MAX_DATAGRAM, e.g. a DATA len over QUILT_WIRE_MAX_PAYLOAD),
+ * QUILT_ERR_INVAL for a count over a limit, an unknown type, or any field the
+ * decoder would refuse.  Writes nothing when it fails. */
 int quilt_wire_encode(const quilt_msg *m, uint8_t *out, size_t outlen);
 
 /* Name of a message type for logs ("DATA", ...), "?" when unknown. */

@@ -1,0 +1,689 @@
+/*
+ * wire_test.c -- the datagram codec: round trips, a golden DATA datagram,
+ * every truncation, every out-of-range field, encoder refusals.
+ *
+ * Decoded buffers are copied into exact-size heap blocks first so that an
+ * AddressSanitizer build catches any read past the datagram.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "quilt.h"
+#include "wire.h"
+
+/* Byte offsets used to corrupt encoded datagrams (docs/wire.md). */
+#define OFF_TYPE 3
+#define OFF_BODY QUILT_WIRE_HEADER_LEN
+
+static uint8_t payload_store[QUILT_WIRE_MAX_PAYLOAD];
+
+/* xorshift64: varied field values so that byte-order mistakes show. */
+static uint64_t rnd_state;
+static uint64_t rnd(void) {
+  rnd_state ^= rnd_state << 13;
+  rnd_state ^= rnd_state >> 7;
+  rnd_state ^= rnd_state << 17;
+  return rnd_state;
+}
+
+static quilt_addr rnd_addr(void) {
+  quilt_addr a = {(uint32_t)rnd(), (uint16_t)rnd()};
+  return a;
+}
+
+static quilt_euid rnd_euid(void) {
+  quilt_euid e;
+  e.nat = (uint8_t)(rnd() % QUILT_NAT__COUNT);
+  e.ipmc = (uint8_t)(rnd() & 1);
+  e.domain = (uint32_t)rnd();
+  e.region = (uint32_t)rnd();
+  e.rtt_us = (uint32_t)rnd();
+  e.bw_kbps = (uint32_t)rnd();
+  return e;
+}
+
+static quilt_wire_node rnd_node(void) {
+  quilt_wire_node n = {rnd(), rnd_addr()};
+  return n;
+}
+
+/* A valid message of the given type: typical contents, or every list at its
+ * limit and extreme values where the rules allow them. */
+static void make_sample(quilt_msg *m, unsigned type, int maximal) {
+  memset(m, 0, sizeof *m);
+  rnd_state = 0x9E3779B97F4A7C15ull + type * 7919u + (unsigned)maximal;
+  m->hdr.version = QUILT_WIRE_VERSION;
+  m->hdr.type = (uint8_t)type;
+  m->hdr.sender = maximal ? UINT64_MAX : rnd();
+  m->hdr.group = maximal ? UINT32_MAX : quilt_group_id("quotes");
+  switch (type) {
+  case QUILT_MSG_JOIN:
+    m->u.join.addr = rnd_addr();
+    m->u.join.euid = rnd_euid();
+    if (maximal) {
+      m->u.join.euid.nat = QUILT_NAT__COUNT - 1;
+      m->u.join.euid.ipmc = 1;
+      m->u.join.euid.bw_kbps = UINT32_MAX;
+    }
+    break;
+  case QUILT_MSG_PATCH_INFO: {
+    quilt_msg_patch_info *pi = &m->u.patch_info;
+    pi->patch_id = (uint32_t)rnd();
+    pi->protocol = (uint8_t)(maximal ? 255 : 2);
+    pi->role = maximal ? QUILT_ROLE_BACKUP : QUILT_ROLE_PRIMARY;
+    pi->epoch = (uint32_t)rnd();
+    pi->mcast.ip = 0xEF010203u;
+    pi->mcast.port = 5000;
+    pi->heartbeat_ms = (uint16_t)(maximal ? UINT16_MAX : 1000);
+    pi->nreps = maximal ? QUILT_WIRE_MAX_REPS : 2;
+    for (unsigned i = 0; i < pi->nreps; i++)
+      pi->reps[i] = rnd_node();
+    break;
+  }
+  case QUILT_MSG_HEARTBEAT:
+    m->u.heartbeat.addr = rnd_addr();
+    m->u.heartbeat.euid = rnd_euid();
+    m->u.heartbeat.patch_id = maximal ? UINT32_MAX : 7;
+    m->u.heartbeat.role = maximal ? QUILT_ROLE_BACKUP : QUILT_ROLE_MEMBER;
+    break;
+  case QUILT_MSG_LEAVE:
+  case QUILT_MSG_REJOIN:
+    break;
+  case QUILT_MSG_PEERS:
+  case QUILT_MSG_MEMBERS: {
+    quilt_msg_peers *p = &m->u.peers;
+    p->epoch = (uint32_t)rnd();
+    p->count = maximal ? QUILT_WIRE_MAX_PEERS : 3;
+    p->offset = maximal ? (uint16_t)(UINT16_MAX - QUILT_WIRE_MAX_PEERS) : 10;
+    p->total = maximal ? UINT16_MAX : 13;
+    for (unsigned i = 0; i < p->count; i++) {
+      p->entries[i].patch_id = (uint32_t)rnd();
+      p->entries[i].node = rnd_node();
+    }
+    break;
+  }
+  case QUILT_MSG_DATA: {
+    quilt_msg_data *d = &m->u.data;
+    for (size_t i = 0; i < sizeof payload_store; i++)
+      payload_store[i] = (uint8_t)rnd();
+    d->origin = rnd();
+    d->seq = maximal ? UINT64_MAX : 42;
+    d->ts_ns = rnd();
+    d->origin_patch = (uint32_t)rnd();
+    d->flags = maximal ? (QUILT_DATA_REPAIR | QUILT_DATA_FORWARDED) : 0;
+    d->len = maximal ? QUILT_WIRE_MAX_PAYLOAD : 100;
+    d->payload = payload_store;
+    break;
+  }
+  case QUILT_MSG_NACK: {
+    quilt_msg_nack *n = &m->u.nack;
+    n->origin = rnd();
+    n->count = maximal ? QUILT_WIRE_MAX_NACK : 2;
+    for (unsigned i = 0; i < n->count; i++) {
+      n->ranges[i].first = 1 + rnd() % 1000000;
+      n->ranges[i].count = 1 + (uint32_t)(rnd() % 100);
+    }
+    if (maximal) {
+      /* The largest range whose end first + count is still representable. */
+      n->ranges[0].first = UINT64_MAX - UINT32_MAX;
+      n->ranges[0].count = UINT32_MAX;
+      n->ranges[1].first = 1;
+      n->ranges[1].count = 1;
+    }
+    break;
+  }
+  case QUILT_MSG_SESSION: {
+    quilt_msg_session *s = &m->u.session;
+    s->count = maximal ? QUILT_WIRE_MAX_SESSION : 3;
+    for (unsigned i = 0; i < s->count; i++) {
+      s->entries[i].origin = rnd();
+      s->entries[i].seq = rnd();
+    }
+    if (maximal)
+      s->entries[0].seq = 0; /* nothing sent yet is a legal report */
+    break;
+  }
+  default:
+    fail_msg("no sample for type %u", type);
+  }
+}
+
+static int addr_eq(const quilt_addr *a, const quilt_addr *b) {
+  return a->ip == b->ip && a->port == b->port;
+}
+
+static int euid_eq(const quilt_euid *a, const quilt_euid *b) {
+  return a->nat == b->nat && a->ipmc == b->ipmc && a->domain == b->domain &&
+         a->region == b->region && a->rtt_us == b->rtt_us &&
+         a->bw_kbps == b->bw_kbps;
+}
+
+static int node_eq(const quilt_wire_node *a, const quilt_wire_node *b) {
+  return a->id == b->id && addr_eq(&a->addr, &b->addr);
+}
+
+/* Field-by-field equality of two messages (lists up to their counts). */
+static int msg_eq(const quilt_msg *a, const quilt_msg *b) {
+  if (a->hdr.version != b->hdr.version || a->hdr.type != b->hdr.type ||
+      a->hdr.sender != b->hdr.sender || a->hdr.group != b->hdr.group)
+    return 0;
+  switch (a->hdr.type) {
+  case QUILT_MSG_JOIN:
+    return addr_eq(&a->u.join.addr, &b->u.join.addr) &&
+           euid_eq(&a->u.join.euid, &b->u.join.euid) &&
+           a->u.join.flags == b->u.join.flags;
+  case QUILT_MSG_PATCH_INFO: {
+    const quilt_msg_patch_info *x = &a->u.patch_info, *y = &b->u.patch_info;
+    if (x->patch_id != y->patch_id || x->protocol != y->protocol ||
+        x->role != y->role || x->epoch != y->epoch ||
+        !addr_eq(&x->mcast, &y->mcast) || x->heartbeat_ms != y->heartbeat_ms ||
+        x->nreps != y->nreps)
+      return 0;
+    for (unsigned i = 0; i < x->nreps; i++)
+      if (!node_eq(&x->reps[i], &y->reps[i]))
+        return 0;
+    return 1;
+  }
+  case QUILT_MSG_HEARTBEAT:
+    return addr_eq(&a->u.heartbeat.addr, &b->u.heartbeat.addr) &&
+           euid_eq(&a->u.heartbeat.euid, &b->u.heartbeat.euid) &&
+           a->u.heartbeat.patch_id == b->u.heartbeat.patch_id &&
+           a->u.heartbeat.role == b->u.heartbeat.role;
+  case QUILT_MSG_LEAVE:
+  case QUILT_MSG_REJOIN:
+    return 1;
+  case QUILT_MSG_PEERS:
+  case QUILT_MSG_MEMBERS: {
+    const quilt_msg_peers *x = &a->u.peers, *y = &b->u.peers;
+    if (x->epoch != y->epoch || x->total != y->total ||
+        x->offset != y->offset || x->count != y->count)
+      return 0;
+    for (unsigned i = 0; i < x->count; i++)
+      if (x->entries[i].patch_id != y->entries[i].patch_id ||
+          !node_eq(&x->entries[i].node, &y->entries[i].node))
+        return 0;
+    return 1;
+  }
+  case QUILT_MSG_DATA: {
+    const quilt_msg_data *x = &a->u.data, *y = &b->u.data;
+    return x->origin == y->origin && x->seq == y->seq && x->ts_ns == y->ts_ns &&
+           x->origin_patch == y->origin_patch && x->flags == y->flags &&
+           x->len == y->len &&
+           (x->len == 0 || memcmp(x->payload, y->payload, x->len) == 0);
+  }
+  case QUILT_MSG_NACK: {
+    const quilt_msg_nack *x = &a->u.nack, *y = &b->u.nack;
+    if (x->origin != y->origin || x->count != y->count)
+      return 0;
+    for (unsigned i = 0; i < x->count; i++)
+      if (x->ranges[i].first != y->ranges[i].first ||
+          x->ranges[i].count != y->ranges[i].count)
+        return 0;
+    return 1;
+  }
+  case QUILT_MSG_SESSION: {
+    const quilt_msg_session *x = &a->u.session, *y = &b->u.session;
+    if (x->count != y->count)
+      return 0;
+    for (unsigned i = 0; i < x->count; i++)
+      if (x->entries[i].origin != y->entries[i].origin ||
+          x->entries[i].seq != y->entries[i].seq)
+        return 0;
+    return 1;
+  }
+  default:
+    return 0;
+  }
+}
+
+/* Decodes a copy of buf[0..len) held in a block of exactly len bytes.  The
+ * copy is kept in *keep (for DATA payloads) and freed by the caller. */
+static int decode_exact(quilt_msg *m, const uint8_t *buf, size_t len,
+                        uint8_t **keep) {
+  uint8_t *copy = malloc(len ? len : 1);
+  assert_non_null(copy);
+  if (len)
+    memcpy(copy, buf, len);
+  int rc = quilt_wire_decode(m, copy, len);
+  if (keep)
+    *keep = copy;
+  else
+    free(copy);
+  return rc;
+}
+
+static int encode_sample(unsigned type, int maximal, quilt_msg *m,
+                         uint8_t *out) {
+  make_sample(m, type, maximal);
+  int n = quilt_wire_encode(m, out, QUILT_WIRE_MAX_DATAGRAM);
+  assert_true(n >= QUILT_WIRE_HEADER_LEN);
+  assert_true(n <= QUILT_WIRE_MAX_DATAGRAM);
+  return n;
+}
+
+static void check_roundtrip(unsigned type, int maximal, int expect_len) {
+  quilt_msg m, d;
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM], again[QUILT_WIRE_MAX_DATAGRAM];
+  int n = encode_sample(type, maximal, &m, buf);
+  if (expect_len >= 0)
+    assert_int_equal(n, expect_len);
+  uint8_t *keep;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, &keep), 0);
+  assert_true(msg_eq(&m, &d));
+  if (type == QUILT_MSG_DATA) /* zero copy: payload points into the buffer */
+    assert_ptr_equal(d.u.data.payload, keep + QUILT_WIRE_DATA_OVERHEAD);
+  assert_int_equal(quilt_wire_encode(&d, again, sizeof again), n);
+  assert_memory_equal(buf, again, (size_t)n);
+  free(keep);
+}
+
+static void test_roundtrip_typical(void **state) {
+  for (unsigned t = 1; t < QUILT_MSG__MAX; t++)
+    check_roundtrip(t, 0, -1);
+}
+
+/* Sizes at the limits, worked out in docs/wire.md. */
+static void test_roundtrip_max(void **state) {
+  check_roundtrip(QUILT_MSG_JOIN, 1, 43);
+  check_roundtrip(QUILT_MSG_PATCH_INFO, 1, 147);
+  check_roundtrip(QUILT_MSG_HEARTBEAT, 1, 47);
+  check_roundtrip(QUILT_MSG_LEAVE, 1, 16);
+  check_roundtrip(QUILT_MSG_REJOIN, 1, 16);
+  check_roundtrip(QUILT_MSG_PEERS, 1, 1177);
+  check_roundtrip(QUILT_MSG_DATA, 1, 1400);
+  check_roundtrip(QUILT_MSG_NACK, 1, 409);
+  check_roundtrip(QUILT_MSG_SESSION, 1, 1041);
+  check_roundtrip(QUILT_MSG_MEMBERS, 1, 1177);
+}
+
+static void test_roundtrip_empty_lists(void **state) {
+  quilt_msg m, d;
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+
+  make_sample(&m, QUILT_MSG_PATCH_INFO, 0);
+  m.u.patch_info.nreps = 0;
+  int n = quilt_wire_encode(&m, buf, sizeof buf);
+  assert_int_equal(n, 35);
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), 0);
+  assert_true(msg_eq(&m, &d));
+
+  make_sample(&m, QUILT_MSG_PEERS, 0);
+  m.u.peers.count = 0;
+  m.u.peers.total = 0;
+  m.u.peers.offset = 0;
+  n = quilt_wire_encode(&m, buf, sizeof buf);
+  assert_int_equal(n, 25);
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), 0);
+  assert_true(msg_eq(&m, &d));
+
+  make_sample(&m, QUILT_MSG_DATA, 0);
+  m.u.data.len = 0;
+  m.u.data.payload = NULL;
+  n = quilt_wire_encode(&m, buf, sizeof buf);
+  assert_int_equal(n, QUILT_WIRE_DATA_OVERHEAD);
+  uint8_t *keep;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, &keep), 0);
+  assert_int_equal(d.u.data.len, 0);
+  free(keep);
+}
+
+static void test_data_golden(void **state) {
+  static const uint8_t payload[3] = {'a', 'b', 'c'};
+  static const uint8_t golden[] = {
+      0x51, 0x4C,                                     /* magic "QL" */
+      0x01,                                           /* version */
+      0x07,                                           /* type DATA */
+      0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* sender */
+      0xA1, 0xB2, 0xC3, 0xD4,                         /* group */
+      0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17, 0x18, /* origin */
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x02, /* seq 258 */
+      0x31, 0x32, 0x33, 0x34, 0x35, 0x36, 0x37, 0x38, /* ts_ns */
+      0x41, 0x42, 0x43, 0x44,                         /* origin_patch */
+      0x03,                                           /* REPAIR|FORWARDED */
+      0x00, 0x03,                                     /* len */
+      'a',  'b',  'c',                                /* payload */
+  };
+  quilt_msg m;
+  memset(&m, 0, sizeof m);
+  m.hdr.type = QUILT_MSG_DATA;
+  m.hdr.sender = 0x0102030405060708ull;
+  m.hdr.group = 0xA1B2C3D4u;
+  m.u.data.origin = 0x1112131415161718ull;
+  m.u.data.seq = 258;
+  m.u.data.ts_ns = 0x3132333435363738ull;
+  m.u.data.origin_patch = 0x41424344u;
+  m.u.data.flags = QUILT_DATA_REPAIR | QUILT_DATA_FORWARDED;
+  m.u.data.len = 3;
+  m.u.data.payload = payload;
+
+  uint8_t buf[64];
+  int n = quilt_wire_encode(&m, buf, sizeof buf);
+  assert_int_equal(n, sizeof golden);
+  assert_memory_equal(buf, golden, sizeof golden);
+
+  /* golden is a static array of its exact size: ASan guards its end too. */
+  quilt_msg d;
+  assert_int_equal(quilt_wire_decode(&d, golden, sizeof golden), 0);
+  assert_ptr_equal(d.u.data.payload, golden + QUILT_WIRE_DATA_OVERHEAD);
+  m.hdr.version = QUILT_WIRE_VERSION; /* encode ignores it, decode sets it */
+  assert_true(msg_eq(&m, &d));
+}
+
+static void test_truncation(void **state) {
+  for (unsigned t = 1; t < QUILT_MSG__MAX; t++) {
+    for (int maximal = 0; maximal <= 1; maximal++) {
+      quilt_msg m, d;
+      uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+      int n = encode_sample(t, maximal, &m, buf);
+      for (int cut = 0; cut < n; cut++) {
+        int rc = decode_exact(&d, buf, (size_t)cut, NULL);
+        if (rc != QUILT_ERR_TRUNCATED && rc != QUILT_ERR_MALFORMED)
+          fail_msg("type %u maximal %d cut at %d of %d: rc %d", t, maximal, cut,
+                   n, rc);
+      }
+    }
+  }
+}
+
+static void test_trailing_byte(void **state) {
+  for (unsigned t = 1; t < QUILT_MSG__MAX; t++) {
+    quilt_msg m, d;
+    uint8_t buf[QUILT_WIRE_MAX_DATAGRAM + 1];
+    int n = encode_sample(t, 0, &m, buf);
+    buf[n] = 0;
+    assert_int_equal(decode_exact(&d, buf, (size_t)n + 1, NULL),
+                     QUILT_ERR_MALFORMED);
+  }
+}
+
+static void test_bad_header(void **state) {
+  quilt_msg m, d;
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM + 8];
+  int n = encode_sample(QUILT_MSG_LEAVE, 0, &m, buf);
+  assert_int_equal(n, QUILT_WIRE_HEADER_LEN);
+
+  assert_int_equal(decode_exact(&d, buf, 0, NULL), QUILT_ERR_TRUNCATED);
+  buf[0] = 'q';
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_MALFORMED);
+  assert_int_equal(decode_exact(&d, buf, 2, NULL), QUILT_ERR_MALFORMED);
+  buf[0] = 'Q';
+  buf[1] = 'K';
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_MALFORMED);
+  buf[1] = 'L';
+
+  buf[2] = 0;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_VERSION);
+  buf[2] = 2;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_VERSION);
+  /* A short datagram of another version is still reported as VERSION. */
+  assert_int_equal(decode_exact(&d, buf, 3, NULL), QUILT_ERR_VERSION);
+  buf[2] = QUILT_WIRE_VERSION;
+
+  static const uint8_t bad_types[] = {0, QUILT_MSG__MAX, 0x80, 0xFF};
+  for (size_t i = 0; i < sizeof bad_types; i++) {
+    buf[OFF_TYPE] = bad_types[i];
+    assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
+                     QUILT_ERR_MALFORMED);
+  }
+  buf[OFF_TYPE] = QUILT_MSG_LEAVE;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), 0);
+
+  /* Longer than any conforming sender produces: MALFORMED. */
+  n = encode_sample(QUILT_MSG_DATA, 1, &m, buf);
+  assert_int_equal(n, QUILT_WIRE_MAX_DATAGRAM);
+  buf[n] = 0;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n + 1, NULL),
+                   QUILT_ERR_MALFORMED);
+}
+
+static void put16(uint8_t *p, uint16_t v) {
+  p[0] = (uint8_t)(v >> 8);
+  p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+  put16(p, (uint16_t)(v >> 16));
+  put16(p + 2, (uint16_t)v);
+}
+
+static void put64(uint8_t *p, uint64_t v) {
+  put32(p, (uint32_t)(v >> 32));
+  put32(p + 4, (uint32_t)v);
+}
+
+/* Encodes a sample of type t, lets corrupt() change it, and expects the
+ * decoder to answer want. */
+static void expect_decode(unsigned t, int maximal,
+                          void (*corrupt)(uint8_t *buf), int want) {
+  quilt_msg m, d;
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+  int n = encode_sample(t, maximal, &m, buf);
+  corrupt(buf);
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), want);
+}
+
+static void nreps_9(uint8_t *b) { b[OFF_BODY + 18] = QUILT_WIRE_MAX_REPS + 1; }
+static void patch_role_3(uint8_t *b) { b[OFF_BODY + 5] = 3; }
+static void peers_count_65(uint8_t *b) {
+  b[OFF_BODY + 8] = QUILT_WIRE_MAX_PEERS + 1;
+}
+static void peers_total_small(uint8_t *b) {
+  /* typical sample: offset 10, count 3, total 13 -> total 12 */
+  put16(b + OFF_BODY + 4, 12);
+}
+static void peers_offset_big(uint8_t *b) { put16(b + OFF_BODY + 6, 11); }
+static void nack_count_0(uint8_t *b) { b[OFF_BODY + 8] = 0; }
+static void nack_count_33(uint8_t *b) {
+  b[OFF_BODY + 8] = QUILT_WIRE_MAX_NACK + 1;
+}
+static void nack_first_0(uint8_t *b) { put64(b + OFF_BODY + 9, 0); }
+static void nack_rcount_0(uint8_t *b) { put32(b + OFF_BODY + 17, 0); }
+static void nack_overflow(uint8_t *b) {
+  /* second range: first + count = 2^64 */
+  put64(b + OFF_BODY + 21, UINT64_MAX - 4);
+  put32(b + OFF_BODY + 29, 5);
+}
+static void nack_edge(uint8_t *b) {
+  /* first + count = 2^64 - 1: the largest legal end */
+  put64(b + OFF_BODY + 21, UINT64_MAX - 5);
+  put32(b + OFF_BODY + 29, 5);
+}
+static void session_count_0(uint8_t *b) { b[OFF_BODY] = 0; }
+static void session_count_65(uint8_t *b) {
+  b[OFF_BODY] = QUILT_WIRE_MAX_SESSION + 1;
+}
+static void data_seq_0(uint8_t *b) { put64(b + OFF_BODY + 8, 0); }
+static void data_flags_4(uint8_t *b) { b[OFF_BODY + 28] = 0x04; }
+static void data_flags_80(uint8_t *b) { b[OFF_BODY + 28] = 0x81; }
+static void data_len_over(uint8_t *b) {
+  put16(b + OFF_BODY + 29, QUILT_WIRE_MAX_PAYLOAD + 1);
+}
+static void data_len_short(uint8_t *b) { put16(b + OFF_BODY + 29, 99); }
+static void data_len_long(uint8_t *b) { put16(b + OFF_BODY + 29, 101); }
+static void join_flags_1(uint8_t *b) { b[OFF_BODY + 26] = 1; }
+static void join_nat_bad(uint8_t *b) { b[OFF_BODY + 6] = QUILT_NAT__COUNT; }
+static void join_ipmc_bad(uint8_t *b) { b[OFF_BODY + 7] = 2; }
+static void join_reserved_bad(uint8_t *b) { b[OFF_BODY + 9] = 1; }
+static void hb_role_3(uint8_t *b) { b[OFF_BODY + 30] = 3; }
+static void hb_nat_bad(uint8_t *b) { b[OFF_BODY + 6] = 0xFF; }
+
+static void test_decode_counts_over_limits(void **state) {
+  expect_decode(QUILT_MSG_PATCH_INFO, 1, nreps_9, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_PEERS, 1, peers_count_65, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_MEMBERS, 1, peers_count_65, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_PEERS, 0, peers_total_small, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_MEMBERS, 0, peers_offset_big, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_NACK, 0, nack_count_0, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_NACK, 1, nack_count_33, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_SESSION, 0, session_count_0, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_SESSION, 1, session_count_65, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_DATA, 1, data_len_over, QUILT_ERR_MALFORMED);
+  /* A length that disagrees with the datagram. */
+  expect_decode(QUILT_MSG_DATA, 0, data_len_short, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_DATA, 0, data_len_long, QUILT_ERR_TRUNCATED);
+}
+
+static void test_decode_fields_out_of_range(void **state) {
+  expect_decode(QUILT_MSG_PATCH_INFO, 0, patch_role_3, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_HEARTBEAT, 0, hb_role_3, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_HEARTBEAT, 0, hb_nat_bad, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_JOIN, 0, join_flags_1, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_JOIN, 0, join_nat_bad, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_JOIN, 0, join_ipmc_bad, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_JOIN, 0, join_reserved_bad, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_DATA, 0, data_seq_0, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_DATA, 0, data_flags_4, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_DATA, 0, data_flags_80, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_NACK, 0, nack_first_0, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_NACK, 0, nack_rcount_0, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_NACK, 0, nack_overflow, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_NACK, 0, nack_edge, 0);
+}
+
+/* Encoding a sample changed by one field must fail with want and leave the
+ * output buffer untouched. */
+static void expect_encode(quilt_msg *m, int want) {
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+  memset(buf, 0xEE, sizeof buf);
+  assert_int_equal(quilt_wire_encode(m, buf, sizeof buf), want);
+  for (size_t i = 0; i < sizeof buf; i++)
+    assert_int_equal(buf[i], 0xEE);
+}
+
+static void test_encode_refuses(void **state) {
+  quilt_msg m;
+
+  make_sample(&m, QUILT_MSG_LEAVE, 0);
+  m.hdr.type = 0;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  m.hdr.type = QUILT_MSG__MAX;
+  expect_encode(&m, QUILT_ERR_INVAL);
+
+  make_sample(&m, QUILT_MSG_PATCH_INFO, 1);
+  m.u.patch_info.nreps = QUILT_WIRE_MAX_REPS + 1;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_PATCH_INFO, 0);
+  m.u.patch_info.role = 3;
+  expect_encode(&m, QUILT_ERR_INVAL);
+
+  make_sample(&m, QUILT_MSG_PEERS, 1);
+  m.u.peers.count = QUILT_WIRE_MAX_PEERS + 1;
+  m.u.peers.offset = 0;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_MEMBERS, 0);
+  m.u.peers.total = 12;
+  expect_encode(&m, QUILT_ERR_INVAL);
+
+  make_sample(&m, QUILT_MSG_NACK, 0);
+  m.u.nack.count = 0;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  m.u.nack.count = QUILT_WIRE_MAX_NACK + 1;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_NACK, 0);
+  m.u.nack.ranges[1].first = 0;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_NACK, 0);
+  m.u.nack.ranges[1].count = 0;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_NACK, 0);
+  m.u.nack.ranges[0].first = UINT64_MAX;
+  m.u.nack.ranges[0].count = 1;
+  expect_encode(&m, QUILT_ERR_INVAL);
+
+  make_sample(&m, QUILT_MSG_SESSION, 0);
+  m.u.session.count = 0;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  m.u.session.count = QUILT_WIRE_MAX_SESSION + 1;
+  expect_encode(&m, QUILT_ERR_INVAL);
+
+  make_sample(&m, QUILT_MSG_DATA, 0);
+  m.u.data.seq = 0;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_DATA, 0);
+  m.u.data.flags = 0x04;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_DATA, 0);
+  m.u.data.payload = NULL;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_DATA, 1);
+  m.u.data.len = QUILT_WIRE_MAX_PAYLOAD + 1;
+  expect_encode(&m, QUILT_ERR_TOO_BIG);
+
+  make_sample(&m, QUILT_MSG_JOIN, 0);
+  m.u.join.flags = 1;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_JOIN, 0);
+  m.u.join.euid.nat = QUILT_NAT__COUNT;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_HEARTBEAT, 0);
+  m.u.heartbeat.euid.ipmc = 2;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  make_sample(&m, QUILT_MSG_HEARTBEAT, 0);
+  m.u.heartbeat.role = 3;
+  expect_encode(&m, QUILT_ERR_INVAL);
+}
+
+static void test_encode_too_small(void **state) {
+  for (unsigned t = 1; t < QUILT_MSG__MAX; t++) {
+    quilt_msg m;
+    uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+    int n = encode_sample(t, 1, &m, buf);
+    for (int cap = 0; cap < n; cap++) {
+      uint8_t *small = malloc(cap ? (size_t)cap : 1);
+      assert_non_null(small);
+      assert_int_equal(quilt_wire_encode(&m, small, (size_t)cap),
+                       QUILT_ERR_TOO_BIG);
+      free(small);
+    }
+    uint8_t *exact = malloc((size_t)n);
+    assert_non_null(exact);
+    assert_int_equal(quilt_wire_encode(&m, exact, (size_t)n), n);
+    assert_memory_equal(exact, buf, (size_t)n);
+    free(exact);
+  }
+}
+
+static void test_type_names(void **state) {
+  static const char *const names[] = {
+      "?",     "JOIN", "PATCH_INFO", "HEARTBEAT", "LEAVE",   "REJOIN",
+      "PEERS", "DATA", "NACK",       "SESSION",   "MEMBERS", "?"};
+  for (unsigned t = 0; t < sizeof names / sizeof names[0]; t++)
+    assert_string_equal(quilt_msg_type_name(t), names[t]);
+  assert_string_equal(quilt_msg_type_name(255), "?");
+  assert_string_equal(quilt_msg_type_name(0x10000u + QUILT_MSG_DATA), "?");
+}
+
+static void test_group_id(void **state) {
+  /* FNV-1a 32 reference values. */
+  assert_int_equal(quilt_group_id(""), 0x811c9dc5u);
+  assert_int_equal(quilt_group_id("a"), 0xe40c292cu);
+  assert_int_equal(quilt_group_id("foobar"), 0xbf9cf968u);
+  /* "akhnp9x" hashes to 0, which is mapped to 1. */
+  assert_int_equal(quilt_group_id("akhnp9x"), 1);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_roundtrip_typical),
+      cmocka_unit_test(test_roundtrip_max),
+      cmocka_unit_test(test_roundtrip_empty_lists),
+      cmocka_unit_test(test_data_golden),
+      cmocka_unit_test(test_truncation),
+      cmocka_unit_test(test_trailing_byte),
+      cmocka_unit_test(test_bad_header),
+      cmocka_unit_test(test_decode_counts_over_limits),
+      cmocka_unit_test(test_decode_fields_out_of_range),
+      cmocka_unit_test(test_encode_refuses),
+      cmocka_unit_test(test_encode_too_small),
+      cmocka_unit_test(test_type_names),
+      cmocka_unit_test(test_group_id),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
