@@ -55,7 +55,11 @@ size_t quilt_euid_format(const quilt_euid *e, char *buf, size_t size);
 
 /* Parses the canonical text form (fields in any order, each exactly once,
  * separated by spaces).  Returns 0, or QUILT_ERR_SYNTAX with *err_col set to
- * the 1-based column of the first offending character. */
+ * the 1-based column of the first offending character (len + 1 when a field
+ * is missing).  Also accepts tabs, extra spaces, a trailing newline, domain
+ * with fewer digits or "0x", and decimals with fewer digits ("rtt_ms=0.25");
+ * more than 3 decimals, or more than 4096 bytes, is an error.  *e is
+ * written only on success; err_col may be NULL. */
 int quilt_euid_parse(quilt_euid *e, const char *s, size_t len, int *err_col);
 
 /* Wire form: encode writes exactly QUILT_EUID_WIRE_LEN bytes; decode reads
@@ -63,5 +67,20 @@ int quilt_euid_parse(quilt_euid *e, const char *s, size_t len, int *err_col);
  * QUILT_ERR_MALFORMED for out-of-range fields. */
 void quilt_euid_encode(const quilt_euid *e, uint8_t *out);
 int quilt_euid_decode(quilt_euid *e, const uint8_t *in, size_t len);
+
+/* Number parsers shared by the EUID text form and the rules language
+ * (lib-internal).  Each reads all of s[0..len) -- no sign, no spaces -- and
+ * returns 0 with the value in *out, QUILT_ERR_SYNTAX when s is not a number
+ * of that form, or QUILT_ERR_LIMIT when it does not fit in 32 bits.
+ *   u32:   decimal digits.
+ *   hex32: 1 to 8 hex digits (either case), optionally after "0x"; more
+ *          than 8 digits is QUILT_ERR_LIMIT.
+ *   milli: "D[.F]" with at most 3 digits in F, scaled by 1000 with integer
+ *          arithmetic only ("0.25" -> 250); more than 3 decimals is
+ *          QUILT_ERR_INVAL, since the EUID stores thousandths (us, kbit/s)
+ *          and rounding would make two different texts compare equal. */
+int quilt__parse_u32(const char *s, size_t len, uint32_t *out);
+int quilt__parse_hex32(const char *s, size_t len, uint32_t *out);
+int quilt__parse_milli(const char *s, size_t len, uint32_t *out);
 
 #endif /* QUILT_EUID_H */

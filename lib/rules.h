@@ -24,6 +24,12 @@
 #define QUILT_RULES_MAX_KEYS 4       /* group-by fields in one rule */
 #define QUILT_RULES_MAX_TEXT (1u << 20) /* bytes in one rules file */
 #define QUILT_RULES_ERR_LEN 256      /* size of an error message buffer */
+#define QUILT_RULES_LINE_MAX 4096    /* bytes in one line, without '\n' */
+#define QUILT_RULES_MAX_DEPTH 32     /* nesting of '(' and 'not' */
+#define QUILT_RULES_MAX_NODES 128    /* comparisons + operators, one rule */
+#define QUILT_RULES_MAX_MEMBERS 1000000 /* largest N in "max N" */
+#define QUILT_RULES_MAX_PROTOCOLS 64 /* names given to quilt_rules_parse */
+#define QUILT_RULES_PROTOCOL_LEN 32  /* bytes in one protocol name */
 
 /* EUID fields a rule can test or group by. */
 typedef enum quilt_field {
@@ -53,7 +59,15 @@ typedef struct quilt_rule_match {
  * On failure returns QUILT_ERR_SYNTAX (or QUILT_ERR_LIMIT, QUILT_ERR_NOMEM)
  * and writes one line "FILE:LINE:COL: what is wrong" into err (size
  * errlen, always NUL-terminated); filename is used only in that message.
- * A file with no rule is an error. */
+ * A file with no rule is an error.
+ *
+ * Lines and columns count from 1; a column is a byte offset (a tab is one
+ * column).  Protocol names are matched byte for byte (case-sensitive) and
+ * copied, so the caller's array need not outlive the call.  At most
+ * QUILT_RULES_MAX_PROTOCOLS names, each 1 to QUILT_RULES_PROTOCOL_LEN bytes
+ * of letters, digits, '_' or '-' (not first); any other list is a caller
+ * bug and returns QUILT_ERR_INVAL with a message without a position.
+ * err may be NULL (errlen 0).  Pure: no I/O; may be called from anywhere. */
 int quilt_rules_parse(quilt_rules **out, const char *filename,
                       const char *text, size_t len,
                       const char *const *protocols, size_t nprotocols,
