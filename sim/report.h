@@ -43,6 +43,8 @@ typedef struct quilt_sim_result {
   size_t nsamples;
 } quilt_sim_result;
 
+/* Frees the samples and resets them to NULL / 0; the other fields stay
+ * (a table or JSON can still be written).  NULL is allowed. */
 void quilt_sim_result_free(quilt_sim_result *r);
 
 /* Computes percentiles (nearest-rank), max and mean of samples[0..n); sorts
@@ -60,8 +62,10 @@ int quilt_report_json(const char *path, const quilt_sim_result *r, size_t n,
                       char *err, size_t errlen);
 
 /* Draws the latency CDFs of every result and the lower bound of the first
- * into a PNG with gnuplot.  Returns 0, or QUILT_ERR_IO with err set (no
- * gnuplot, cannot write). */
+ * into a PNG with gnuplot.  The samples are not modified (a sorted copy is
+ * drawn, at most about 2000 points per curve); temporary files in /tmp are
+ * removed.  Returns 0, or QUILT_ERR_IO with err set (no gnuplot, cannot
+ * write, no positive sample), or QUILT_ERR_NOMEM. */
 int quilt_report_plot(const char *path, const quilt_sim_result *r, size_t n,
                       char *err, size_t errlen);
 

@@ -20,6 +20,8 @@
 #define QUILT_TOPO_MAX_HOSTS 200000
 #define QUILT_TOPO_MAX_NAME 64 /* bytes in a site or cluster name, with NUL */
 #define QUILT_TOPO_ERR_LEN 512
+#define QUILT_TOPO_MAX_LINE 1024 /* bytes in a line, without its CR LF */
+#define QUILT_TOPO_MAX_FILE_BYTES (16u << 20) /* quilt_topo_load reads */
 
 /* RTT model inside a site (the files give only inter-site RTTs): each
  * cluster draws one intra-cluster RTT in [100, 200] us from the seed, and
@@ -53,7 +55,8 @@ typedef struct quilt_topo {
  * pair of them must have exactly one row in site_rtt.csv (either order),
  * rows naming unknown sites are errors, rtt_ms must be a finite number
  * > 0 and < 10000.  seed draws the intra-cluster RTTs.  Returns 0, or
- * QUILT_ERR_SYNTAX / QUILT_ERR_LIMIT / QUILT_ERR_NOMEM with err set. */
+ * QUILT_ERR_SYNTAX / QUILT_ERR_LIMIT / QUILT_ERR_NOMEM with err set; on
+ * failure *t is left zeroed (quilt_topo_free on it is harmless). */
 int quilt_topo_parse(quilt_topo *t, const char *clusters_name,
                      const char *clusters_text, size_t clusters_len,
                      const char *rtt_name, const char *rtt_text,
@@ -61,11 +64,13 @@ int quilt_topo_parse(quilt_topo *t, const char *clusters_name,
                      size_t errlen);
 
 /* Reads both files and calls quilt_topo_parse; a missing or unreadable file
- * is reported as "FILE: cannot read: REASON" with QUILT_ERR_IO. */
+ * is reported as "FILE: cannot read: REASON" with QUILT_ERR_IO, a file
+ * larger than QUILT_TOPO_MAX_FILE_BYTES with QUILT_ERR_LIMIT. */
 int quilt_topo_load(quilt_topo *t, const char *clusters_path,
                     const char *rtt_path, uint64_t seed, char *err,
                     size_t errlen);
 
+/* Frees what quilt_topo_parse allocated and zeroes *t. */
 void quilt_topo_free(quilt_topo *t);
 
 /* RTT in microseconds between two hosts (0 for a == b). */
