@@ -34,6 +34,7 @@ typedef struct host {
   uint32_t patch; /* patch slot */
   uint64_t last_seen_ns;
   int used;
+  int rep_acked; /* its heartbeats say it knows it is a representative */
 } host;
 
 typedef struct patch {
@@ -84,6 +85,8 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->reps_per_patch = 2;
   c->heartbeat_ms = 1000;
   c->miss_limit = 3;
+  c->rep_heartbeat_ms = 50;
+  c->rep_miss_limit = 5;
   c->mcast_base = (239u << 24) | (192u << 16); /* 239.192/14: org-local */
   c->mcast_port = 7400;
   c->max_hosts = 1000000;
@@ -131,7 +134,8 @@ static void send_patch_info(quilt_bootstrap *b, uint32_t slot) {
     pi->mcast.ip = b->cfg.mcast_base + p->id;
     pi->mcast.port = b->cfg.mcast_port;
   }
-  pi->heartbeat_ms = b->cfg.heartbeat_ms;
+  pi->heartbeat_ms = pi->role == QUILT_ROLE_MEMBER ? b->cfg.heartbeat_ms
+                                                    : b->cfg.rep_heartbeat_ms;
   pi->nreps = (uint8_t)p->nreps;
   for (uint32_t i = 0; i < p->nreps; i++) {
     pi->reps[i].id = b->hosts[p->reps[i]].id;
@@ -503,8 +507,10 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
     moved = 1;
   }
   const patch *p = &b->patches[h->patch];
-  if (is_join || moved || believed_patch != p->id ||
-      believed_role != role_of(p, slot))
+  unsigned role = role_of(p, slot);
+  h->rep_acked = role != QUILT_ROLE_MEMBER && !is_join &&
+                 believed_patch == p->id && believed_role == role;
+  if (is_join || moved || believed_patch != p->id || believed_role != role)
     send_patch_info(b, slot);
   return 0;
 }
@@ -559,18 +565,27 @@ uint64_t quilt_bootstrap_expiry(const quilt_bootstrap *b) {
 
 void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
   uint64_t hb = (uint64_t)b->cfg.heartbeat_ms * NS_PER_MS;
+  uint64_t rep_hb = (uint64_t)b->cfg.rep_heartbeat_ms * NS_PER_MS;
   if (b->sweep_due_ns <= now) {
-    /* A host is dead once miss_limit heartbeats in a row are missing; the
-     * extra half interval absorbs jitter. */
+    /* A host is dead once its heartbeats have been missing miss_limit
+     * times in a row; the extra half interval absorbs jitter.  The short
+     * representative limit applies only once the host's heartbeats show
+     * that it knows its role (and so its faster interval). */
     uint64_t limit = hb * b->cfg.miss_limit + hb / 2;
+    uint64_t rep_limit = rep_hb * b->cfg.rep_miss_limit + rep_hb / 2;
     for (uint32_t i = 0; i < b->nhosts_slots; i++) {
       host *h = &b->hosts[i];
-      if (h->used && now > h->last_seen_ns + limit) {
+      if (!h->used)
+        continue;
+      uint64_t l = h->rep_acked && is_rep(&b->patches[h->patch], i)
+                       ? rep_limit
+                       : limit;
+      if (now > h->last_seen_ns + l) {
         b->ctr.expired++;
         host_remove(b, i, 1, now);
       }
     }
-    b->sweep_due_ns = now + hb / 4;
+    b->sweep_due_ns = now + (rep_hb < hb ? rep_hb : hb) / 2;
   }
   if (b->npatches > 0 && b->peers_due_ns <= now)
     send_peers(b, now);
@@ -671,7 +686,8 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
                         const quilt_bootstrap_callbacks *cb, void *user) {
   if (!cfg || !cfg->rules || !cb || !cb->send || cfg->reps_per_patch == 0 ||
       cfg->reps_per_patch > QUILT_BOOTSTRAP_MAX_REPS ||
-      cfg->heartbeat_ms == 0 || cfg->miss_limit == 0)
+      cfg->heartbeat_ms == 0 || cfg->miss_limit == 0 ||
+      cfg->rep_heartbeat_ms == 0 || cfg->rep_miss_limit == 0)
     return QUILT_ERR_INVAL;
   quilt_bootstrap *b = calloc(1, sizeof *b);
   if (!b)

@@ -31,8 +31,13 @@ typedef struct quilt_bootstrap_config {
   uint64_t id;                /* node id the server sends as */
   const quilt_rules *rules;   /* borrowed; must outlive the server */
   unsigned reps_per_patch;    /* k, 1..QUILT_BOOTSTRAP_MAX_REPS */
-  uint16_t heartbeat_ms;      /* interval hosts are told to use */
-  unsigned miss_limit;        /* heartbeats missed before a host is dead */
+  uint16_t heartbeat_ms;      /* interval members are told to use */
+  unsigned miss_limit;        /* heartbeats missed before a member is dead */
+  uint16_t rep_heartbeat_ms;  /* interval representatives are told to use:
+                                 short, since a silent primary stalls the
+                                 patch's traffic to and from the others */
+  unsigned rep_miss_limit;    /* heartbeats missed before a representative
+                                 is dead */
   uint32_t mcast_base;        /* patch p gets group mcast_base + p */
   uint16_t mcast_port;
   uint32_t max_hosts;         /* hosts admitted, all groups */
@@ -45,8 +50,10 @@ typedef struct quilt_bootstrap_callbacks {
                size_t len);
 } quilt_bootstrap_callbacks;
 
-/* Defaults: k = 2, 1000 ms heartbeats, 3 missed, 239.192.0.0 + p on port
- * 7400, 1,000,000 hosts, 65,535 patches, PEERS every 2 s. */
+/* Defaults: k = 2, members heartbeat every 1000 ms and are dead after 3
+ * missed, representatives every 50 ms and dead after 5 missed (so a failed
+ * primary is replaced within about 300 ms), 239.192.0.0 + p on port 7400,
+ * 1,000,000 hosts, 65,535 patches, PEERS every 2 s. */
 void quilt_bootstrap_config_default(quilt_bootstrap_config *c);
 
 int quilt_bootstrap_new(quilt_bootstrap **out,

@@ -126,6 +126,10 @@ typedef struct quilt_node_status {
 
 void quilt_node_status_get(const quilt_node *n, quilt_node_status *s);
 
+/* What the host knows of one origin's stream; returns 0 when unknown. */
+int quilt_node_origin_get(const quilt_node *n, uint64_t origin,
+                          quilt_origin_view *v);
+
 /* ---- for protocol implementations (proto.h), not for applications ---- */
 
 void quilt__node_send(quilt_node *n, const quilt_addr *to, const uint8_t *buf,

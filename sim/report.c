@@ -122,6 +122,7 @@ enum {
   ROW_FAILOVERS,
   ROW_EVENTS,
   ROW_SIM_SECONDS,
+  ROW_TRACE_HASH,
   ROW_COUNT
 };
 
@@ -151,6 +152,7 @@ static const char *const report_row_labels[ROW_COUNT] = {
     [ROW_FAILOVERS] = "failovers",
     [ROW_EVENTS] = "events",
     [ROW_SIM_SECONDS] = "simulated seconds",
+    [ROW_TRACE_HASH] = "trace hash",
 };
 
 #define REPORT_CELL_LEN 48
@@ -241,6 +243,9 @@ static void report_cell(char *buf, int row, const quilt_sim_result *r) {
     break;
   case ROW_SIM_SECONDS:
     snprintf(buf, len, "%.3f", r->sim_seconds);
+    break;
+  case ROW_TRACE_HASH:
+    snprintf(buf, len, "%016" PRIx64, r->trace_hash);
     break;
   default:
     assert(0 && "unknown row");
@@ -408,6 +413,7 @@ static void report_json_result(FILE *f, const quilt_sim_result *r) {
   fprintf(f, ",\n    \"packets_lost\": %" PRIu64 ",\n", r->packets_lost);
   fprintf(f, "    \"failovers\": %" PRIu32 ",\n", r->failovers);
   fprintf(f, "    \"events\": %" PRIu64 ",\n", r->events);
+  fprintf(f, "    \"trace_hash\": \"%016" PRIx64 "\",\n", r->trace_hash);
   fputs("    \"sim_seconds\": ", f);
   report_json_number(f, r->sim_seconds);
   fputs(",\n    \"wall_seconds\": ", f);

@@ -36,6 +36,8 @@ typedef struct quilt_sim_result {
   double sim_seconds;         /* simulated time at the end */
   double wall_seconds;        /* real time the run took */
   uint32_t failovers;         /* representatives replaced */
+  uint64_t trace_hash;        /* FNV-1a over every event: equal for two runs
+                                 that took exactly the same path */
   /* Samples behind the two distributions, for the CDF plot; owned by the
    * result (free with quilt_sim_result_free). */
   double *latency_samples_ms;

@@ -200,6 +200,7 @@ static void test_table(void **state) {
   assert_non_null(strstr(a, "\ncontrol / data bytes "));
   assert_non_null(strstr(a, "0.0082 ")); /* 123456 / 15000000 */
   assert_non_null(strstr(a, "\nsimulated seconds "));
+  assert_non_null(strstr(a, "\ntrace hash "));
 
   /* Every line above the last has the same width (aligned columns); the
    * last one holds the wall time. */
@@ -209,7 +210,7 @@ static void test_table(void **state) {
   size_t width = strcspn(a, "\n"), lines = 0;
   for (char *line = a; line < last; line += width + 1, lines++)
     assert_int_equal(strcspn(line, "\n"), width);
-  assert_int_equal(lines, 26); /* the names and 25 metrics */
+  assert_int_equal(lines, 27); /* the names and 26 metrics */
   assert_int_equal(strchr(last, '\n')[1], '\0');
 
   /* Another wall time changes the last line only. */

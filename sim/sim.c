@@ -1,0 +1,819 @@
+/*
+ * sim.c -- the discrete-event engine, the network model and the scenario
+ * driver (see sim.h).
+ *
+ * Determinism: the only inputs are the parameters and the seed.  Events
+ * are popped in (time, insertion sequence) order from a binary heap; every
+ * random draw comes from generators seeded from the one seed (the engine's
+ * own for the network and the workload, one per host for the cores); no
+ * iteration depends on addresses or hash order.  A running FNV-1a hash of
+ * every processed event (time, kind, host) is reported so that tests can
+ * check that a replay took exactly the same path.
+ */
+#include "sim.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bootstrap.h"
+#include "map.h"
+#include "node.h"
+#include "quilt.h"
+#include "rng.h"
+#include "wire.h"
+
+#define NS_PER_MS 1000000ULL
+#define NS_PER_S 1000000000ULL
+#define SIM_ADDR_BASE ((198u << 24) | (18u << 16)) /* 198.18/15, RFC 2544 */
+#define SIM_PORT 7000
+#define SIM_BOOT_ID (1ULL << 62)
+#define SIM_MAX_MESSAGES 10000000u
+
+/* ---- events ---- */
+
+typedef struct pkt {
+  uint32_t refs;
+  uint32_t len;
+  uint8_t data[];
+} pkt;
+
+enum ev_kind { EV_PACKET, EV_TIMER, EV_PUBLISH, EV_CRASH_REPS };
+
+typedef struct ev {
+  uint64_t t;
+  uint64_t seq;
+  pkt *p;        /* EV_PACKET */
+  uint32_t host; /* destination / subject */
+  uint32_t from; /* EV_PACKET: sender host */
+  uint32_t gen;  /* EV_TIMER: generation */
+  uint8_t kind;
+} ev;
+
+typedef struct heap {
+  ev *a;
+  size_t n, cap;
+} heap;
+
+static int ev_less(const ev *x, const ev *y) {
+  return x->t < y->t || (x->t == y->t && x->seq < y->seq);
+}
+
+static int heap_push(heap *h, const ev *e) {
+  if (h->n == h->cap) {
+    size_t cap = h->cap ? h->cap * 2 : 4096;
+    ev *a = realloc(h->a, cap * sizeof *a);
+    if (!a)
+      return QUILT_ERR_NOMEM;
+    h->a = a;
+    h->cap = cap;
+  }
+  size_t i = h->n++;
+  while (i > 0) {
+    size_t parent = (i - 1) / 2;
+    if (!ev_less(e, &h->a[parent]))
+      break;
+    h->a[i] = h->a[parent];
+    i = parent;
+  }
+  h->a[i] = *e;
+  return 0;
+}
+
+static ev heap_pop(heap *h) {
+  assert(h->n > 0);
+  ev top = h->a[0];
+  ev last = h->a[--h->n];
+  size_t i = 0;
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, m = i;
+    const ev *best = &last;
+    if (l < h->n && ev_less(&h->a[l], best)) {
+      m = l;
+      best = &h->a[l];
+    }
+    if (r < h->n && ev_less(&h->a[r], best))
+      m = r;
+    if (m == i)
+      break;
+    h->a[i] = h->a[m];
+    i = m;
+  }
+  if (h->n > 0)
+    h->a[i] = last;
+  return top;
+}
+
+/* ---- the world ---- */
+
+typedef struct shost {
+  struct sim *sim;
+  uint32_t index;
+  quilt_node *node; /* NULL for the bootstrap slot or a crashed host */
+  int alive;
+  uint64_t uplink_free_ns;
+  uint64_t timer_ns; /* currently scheduled expiry, UINT64_MAX = none */
+  uint32_t timer_gen;
+  uint32_t mcast_group; /* joined group ip, 0 = none */
+  quilt_map last_seq;   /* origin id -> last delivered seq (order check) */
+  uint64_t delivered;   /* deliveries recorded at this host */
+  uint64_t joined_ns;   /* first got a patch; UINT64_MAX = not yet */
+} shost;
+
+typedef struct msgrec {
+  uint32_t origin; /* host index */
+  uint64_t sent_ns;
+} msgrec;
+
+typedef struct sim {
+  const quilt_sim_params *p;
+  const quilt_topo *topo;
+  uint32_t n;          /* hosts; index n is the bootstrap server */
+  shost *hosts;        /* n + 1 */
+  quilt_bootstrap *boot;
+  quilt_rng rng;
+  heap q;
+  uint64_t seq;
+  uint64_t now;
+  uint64_t events;
+  uint64_t trace;
+  int failed;
+  char *err;
+  size_t errlen;
+
+  msgrec *msgs;
+  uint32_t nmsgs;
+  uint32_t **origin_msgs; /* per host: message index by seq - 1 */
+  uint32_t *origin_nmsgs;
+  uint8_t *got;           /* n x messages bitmap: delivered */
+  double *lat_ms;         /* per delivery, for the CDF */
+  double *lb_ms;
+  size_t nsamples, cap_samples;
+
+  quilt_sim_result *r;
+} sim;
+
+static void fail(sim *s, const char *what, uint32_t host) {
+  if (s->failed)
+    return;
+  s->failed = 1;
+  snprintf(s->err, s->errlen,
+           "invariant violated: %s (seed %llu, t=%.6f s, event %llu, host "
+           "%u)",
+           what, (unsigned long long)s->p->seed, (double)s->now / 1e9,
+           (unsigned long long)s->events, host);
+}
+
+static quilt_addr host_addr(uint32_t i) {
+  quilt_addr a = {SIM_ADDR_BASE + i + 1, SIM_PORT};
+  return a;
+}
+
+/* Topology position of a host slot (the bootstrap server sits beside host
+ * 0). */
+static uint32_t topo_host(const sim *s, uint32_t i) {
+  return i < s->n ? i : 0;
+}
+
+static uint64_t one_way_ns(const sim *s, uint32_t a, uint32_t b) {
+  if (a == b)
+    return 0;
+  uint32_t ta = topo_host(s, a), tb = topo_host(s, b);
+  uint32_t rtt_us = ta == tb ? s->topo->clusters[s->topo->host_cluster[ta]]
+                                   .rtt_us
+                             : quilt_topo_rtt_us(s->topo, ta, tb);
+  return (uint64_t)rtt_us * 1000 / 2;
+}
+
+static void trace_mix(sim *s, uint64_t v) {
+  for (int i = 0; i < 8; i++) {
+    s->trace ^= (v >> (8 * i)) & 0xff;
+    s->trace *= 0x100000001b3ULL;
+  }
+}
+
+static int push(sim *s, ev *e) {
+  e->seq = s->seq++;
+  int rc = heap_push(&s->q, e);
+  if (rc < 0)
+    fail(s, "out of memory in the event queue", e->host);
+  return rc;
+}
+
+/* ---- network ---- */
+
+static int is_data(const uint8_t *buf, size_t len) {
+  return len > 3 && buf[3] == QUILT_MSG_DATA;
+}
+
+/* Puts a datagram on host `from`'s uplink; returns its departure time (end
+ * of serialisation) or UINT64_MAX when the queue is full. */
+static uint64_t uplink(sim *s, uint32_t from, size_t len) {
+  shost *h = &s->hosts[from];
+  uint64_t start = h->uplink_free_ns > s->now ? h->uplink_free_ns : s->now;
+  uint64_t backlog_bytes =
+      (start - s->now) * s->p->uplink_bps / (8 * NS_PER_S);
+  if (backlog_bytes + len > s->p->queue_bytes) {
+    s->r->packets_lost++;
+    return UINT64_MAX;
+  }
+  uint64_t ser = (uint64_t)len * 8 * NS_PER_S / s->p->uplink_bps;
+  h->uplink_free_ns = start + ser;
+  return start + ser;
+}
+
+static void deliver_pkt(sim *s, uint32_t from, uint32_t to, pkt *p,
+                        uint64_t depart) {
+  if (s->p->loss_ppm && quilt_rng_chance_ppm(&s->rng, s->p->loss_ppm)) {
+    s->r->packets_lost++;
+    return;
+  }
+  ev e = {0};
+  e.kind = EV_PACKET;
+  e.t = depart + one_way_ns(s, from, to);
+  e.host = to;
+  e.from = from;
+  e.p = p;
+  p->refs++;
+  push(s, &e);
+}
+
+static void net_send(sim *s, uint32_t from, const quilt_addr *to,
+                     const uint8_t *buf, size_t len) {
+  if (is_data(buf, len))
+    s->r->data_bytes += len;
+  else
+    s->r->control_bytes += len;
+  uint64_t depart = uplink(s, from, len);
+  if (depart == UINT64_MAX)
+    return;
+  pkt *p = malloc(sizeof *p + len);
+  if (!p) {
+    fail(s, "out of memory for a packet", from);
+    return;
+  }
+  p->refs = 1; /* held by this function until the end */
+  p->len = (uint32_t)len;
+  memcpy(p->data, buf, len);
+  if (quilt_addr_is_multicast(to)) {
+    if (from < s->n) {
+      const quilt_topo_cluster *c =
+          &s->topo->clusters[s->topo->host_cluster[from]];
+      for (uint32_t i = c->first_host; i < c->first_host + c->hosts; i++) {
+        const shost *h = &s->hosts[i];
+        if (i != from && h->alive && h->mcast_group == to->ip)
+          deliver_pkt(s, from, i, p, depart);
+      }
+    }
+  } else {
+    uint32_t idx = to->ip - SIM_ADDR_BASE - 1;
+    if (to->ip > SIM_ADDR_BASE && idx <= s->n)
+      deliver_pkt(s, from, idx, p, depart);
+    else
+      s->r->packets_lost++;
+  }
+  if (--p->refs == 0)
+    free(p);
+}
+
+/* ---- host callbacks ---- */
+
+static void cb_send(void *user, const quilt_addr *to, const uint8_t *buf,
+                    size_t len) {
+  shost *h = user;
+  net_send(h->sim, h->index, to, buf, len);
+}
+
+static void cb_mcast_join(void *user, const quilt_addr *group) {
+  shost *h = user;
+  h->mcast_group = group->ip;
+}
+
+static void cb_mcast_leave(void *user, const quilt_addr *group) {
+  shost *h = user;
+  if (h->mcast_group == group->ip)
+    h->mcast_group = 0;
+}
+
+static void cb_patch_changed(void *user, uint32_t patch_id, unsigned protocol,
+                             unsigned role) {
+  shost *h = user;
+  (void)patch_id;
+  (void)protocol;
+  (void)role;
+  if (h->joined_ns == UINT64_MAX)
+    h->joined_ns = h->sim->now;
+}
+
+static void add_sample(sim *s, double lat, double lb) {
+  if (s->nsamples == s->cap_samples) {
+    size_t cap = s->cap_samples ? s->cap_samples * 2 : 65536;
+    double *a = realloc(s->lat_ms, cap * sizeof *a);
+    if (!a) {
+      fail(s, "out of memory for samples", 0);
+      return;
+    }
+    s->lat_ms = a;
+    double *b = realloc(s->lb_ms, cap * sizeof *b);
+    if (!b) {
+      fail(s, "out of memory for samples", 0);
+      return;
+    }
+    s->lb_ms = b;
+    s->cap_samples = cap;
+  }
+  s->lat_ms[s->nsamples] = lat;
+  s->lb_ms[s->nsamples] = lb;
+  s->nsamples++;
+}
+
+static void cb_deliver(void *user, const quilt_msg_data *d, uint64_t now) {
+  shost *h = user;
+  sim *s = h->sim;
+  uint64_t o = d->origin - 1;
+  if (d->origin == 0 || o >= s->n || d->seq == 0 ||
+      d->seq > s->origin_nmsgs[o]) {
+    fail(s, "delivery of a message that was never published", h->index);
+    return;
+  }
+  uint32_t m = s->origin_msgs[o][d->seq - 1];
+  uint64_t bit = (uint64_t)h->index * s->p->messages + m;
+  if (s->got[bit / 8] & (1u << (bit % 8))) {
+    s->r->duplicate_deliveries++;
+    fail(s, "duplicate delivery", h->index);
+    return;
+  }
+  uint32_t last = 0;
+  (void)quilt_map_get(&h->last_seq, d->origin, &last);
+  if (d->seq <= last) {
+    fail(s, "delivery out of per-origin order", h->index);
+    return;
+  }
+  quilt_map_put(&h->last_seq, d->origin, (uint32_t)d->seq);
+  s->got[bit / 8] |= (uint8_t)(1u << (bit % 8));
+  h->delivered++;
+  double lat = (double)(now - s->msgs[m].sent_ns) / 1e6;
+  double lb = (double)one_way_ns(s, (uint32_t)o, h->index) / 1e6;
+  add_sample(s, lat, lb);
+}
+
+static void cb_loss(void *user, uint64_t origin, uint64_t first,
+                    uint64_t count, uint64_t now) {
+  shost *h = user;
+  (void)origin;
+  (void)now;
+  h->sim->r->loss_events++;
+  (void)first;
+  (void)count;
+}
+
+static void boot_send(void *user, const quilt_addr *to, const uint8_t *buf,
+                      size_t len) {
+  sim *s = user;
+  net_send(s, s->n, to, buf, len);
+}
+
+/* ---- timers ---- */
+
+static uint64_t expiry_of(const sim *s, uint32_t i) {
+  if (i == s->n)
+    return s->boot ? quilt_bootstrap_expiry(s->boot) : UINT64_MAX;
+  const shost *h = &s->hosts[i];
+  return h->node ? quilt_node_expiry(h->node) : UINT64_MAX;
+}
+
+static void rearm(sim *s, uint32_t i) {
+  shost *h = &s->hosts[i];
+  uint64_t t = expiry_of(s, i);
+  if (t == h->timer_ns)
+    return;
+  h->timer_ns = t;
+  h->timer_gen++;
+  if (t == UINT64_MAX)
+    return;
+  ev e = {0};
+  e.kind = EV_TIMER;
+  e.t = t < s->now ? s->now : t;
+  e.host = i;
+  e.gen = h->timer_gen;
+  push(s, &e);
+}
+
+/* ---- workload ---- */
+
+static uint32_t pick_origin(sim *s) {
+  for (int tries = 0; tries < 1000; tries++) {
+    uint32_t i = quilt_rng_below(&s->rng, s->n);
+    quilt_node_status st;
+    if (!s->hosts[i].alive)
+      continue;
+    quilt_node_status_get(s->hosts[i].node, &st);
+    if (st.joined)
+      return i;
+  }
+  return UINT32_MAX;
+}
+
+static void publish(sim *s) {
+  uint32_t o = pick_origin(s);
+  if (o == UINT32_MAX) {
+    fail(s, "no host has joined a patch by the first publication", 0);
+    return;
+  }
+  uint32_t m = s->nmsgs;
+  uint8_t payload[QUILT_WIRE_MAX_PAYLOAD];
+  for (uint32_t i = 0; i < s->p->payload_bytes; i++)
+    payload[i] = (uint8_t)(m + i);
+  /* Record first: the origin's own delivery bookkeeping runs inside. */
+  uint32_t *list = realloc(s->origin_msgs[o],
+                           (s->origin_nmsgs[o] + 1) * sizeof *list);
+  if (!list) {
+    fail(s, "out of memory", o);
+    return;
+  }
+  s->origin_msgs[o] = list;
+  list[s->origin_nmsgs[o]++] = m;
+  s->msgs[m].origin = o;
+  s->msgs[m].sent_ns = s->now;
+  s->nmsgs++;
+  int64_t seq =
+      quilt_node_publish(s->hosts[o].node, payload, s->p->payload_bytes,
+                         s->now);
+  if (seq != (int64_t)s->origin_nmsgs[o])
+    fail(s, "publish refused or sequence numbers out of step", o);
+  rearm(s, o);
+}
+
+static void crash(sim *s, uint32_t i) {
+  shost *h = &s->hosts[i];
+  if (!h->alive)
+    return;
+  quilt_node_del(h->node);
+  h->node = NULL;
+  h->alive = 0;
+  h->mcast_group = 0;
+  h->timer_ns = UINT64_MAX;
+  h->timer_gen++;
+}
+
+static void crash_primaries(sim *s) {
+  size_t np = quilt_bootstrap_patch_count(s->boot);
+  for (size_t i = 0; i < np; i++) {
+    quilt_bootstrap_patch p;
+    quilt_bootstrap_patch_get(s->boot, i, &p);
+    if (p.nreps == 0)
+      continue;
+    uint64_t id = p.reps[0];
+    if (id >= 1 && id <= s->n) {
+      crash(s, (uint32_t)(id - 1));
+    }
+  }
+}
+
+/* ---- the run ---- */
+
+static int setup(sim *s) {
+  const quilt_sim_params *p = s->p;
+  s->n = s->topo->nhosts;
+  s->hosts = calloc((size_t)s->n + 1, sizeof *s->hosts);
+  s->msgs = calloc(p->messages ? p->messages : 1, sizeof *s->msgs);
+  s->origin_msgs = calloc(s->n, sizeof *s->origin_msgs);
+  s->origin_nmsgs = calloc(s->n, sizeof *s->origin_nmsgs);
+  s->got = calloc(((size_t)s->n * p->messages + 7) / 8 + 1, 1);
+  if (!s->hosts || !s->msgs || !s->origin_msgs || !s->origin_nmsgs ||
+      !s->got)
+    return QUILT_ERR_NOMEM;
+  quilt_rng_init(&s->rng, p->seed, 0x51A7);
+
+  quilt_bootstrap_config bc;
+  quilt_bootstrap_config_default(&bc);
+  bc.id = SIM_BOOT_ID;
+  bc.rules = p->rules;
+  quilt_bootstrap_callbacks bcb = {boot_send};
+  int rc = quilt_bootstrap_new(&s->boot, &bc, &bcb, s);
+  if (rc < 0)
+    return rc;
+
+  for (uint32_t i = 0; i <= s->n; i++) {
+    shost *h = &s->hosts[i];
+    h->sim = s;
+    h->index = i;
+    h->timer_ns = UINT64_MAX;
+    h->joined_ns = UINT64_MAX;
+    quilt_map_init(&h->last_seq);
+  }
+  s->hosts[s->n].alive = 1;
+
+  quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
+                             cb_deliver, cb_loss,       cb_patch_changed};
+  for (uint32_t i = 0; i < s->n; i++) {
+    const quilt_topo_cluster *c = &s->topo->clusters[s->topo->host_cluster[i]];
+    quilt_node_config nc;
+    quilt_node_config_default(&nc);
+    nc.id = (uint64_t)i + 1;
+    nc.addr = host_addr(i);
+    nc.bootstrap = host_addr(s->n);
+    nc.group = quilt_group_id("sim");
+    nc.seed = p->seed ^ (0x9E3779B97F4A7C15ULL * (i + 1));
+    nc.euid.nat = QUILT_NAT_NONE;
+    nc.euid.ipmc = 1;
+    nc.euid.domain = s->topo->host_cluster[i] + 1;
+    nc.euid.region = c->site + 1;
+    nc.euid.rtt_us = (uint32_t)(2 * one_way_ns(s, i, s->n) / 1000);
+    nc.euid.bw_kbps = (uint32_t)(p->uplink_bps / 1000);
+    /* Keep every message of the run for repairs: the bounds stay, sized
+     * for the workload. */
+    nc.delivery.retention_bytes =
+        (size_t)p->messages * (p->payload_bytes + 1) + (1u << 16);
+    rc = quilt_node_new(&s->hosts[i].node, &nc, &cb, &s->hosts[i]);
+    if (rc < 0)
+      return rc;
+    s->hosts[i].alive = 1;
+  }
+  if (p->protocol == QUILT_SIM_UNICAST) {
+    /* The baseline knows every host from the start (no membership
+     * protocol is charged to it). */
+    for (uint32_t i = 0; i < s->n; i++)
+      for (uint32_t j = 0; j < s->n; j++)
+        if (i != j) {
+          quilt_addr a = host_addr(j);
+          rc = quilt_node_add_member(s->hosts[i].node, (uint64_t)j + 1, &a);
+          if (rc < 0)
+            return rc;
+        }
+  }
+  /* Joins spread over the first half of the warm-up. */
+  for (uint32_t i = 0; i < s->n; i++) {
+    ev e = {0};
+    e.kind = EV_TIMER;
+    e.host = i;
+    e.t = quilt_rng_range(&s->rng, 0, p->warmup_ns / 2);
+    e.gen = UINT32_MAX; /* start marker */
+    push(s, &e);
+  }
+  rearm(s, s->n);
+  for (uint32_t m = 0; m < p->messages; m++) {
+    ev e = {0};
+    e.kind = EV_PUBLISH;
+    e.t = p->warmup_ns + (uint64_t)m * p->message_interval_ns;
+    push(s, &e);
+  }
+  if (p->fail_reps) {
+    ev e = {0};
+    e.kind = EV_CRASH_REPS;
+    e.t = p->warmup_ns + (uint64_t)p->messages * p->message_interval_ns / 2;
+    push(s, &e);
+  }
+  return 0;
+}
+
+/* The delivery contract covers a message for every host that was in a
+ * patch when it was published and is alive at the end (its origin
+ * excepted).  Counts those (host, message) pairs and how many of them were
+ * delivered. */
+static void count_pairs(const sim *s, uint64_t *expected, uint64_t *delivered,
+                        uint32_t *alive_out) {
+  uint64_t e = 0, d = 0;
+  uint32_t alive = 0;
+  for (uint32_t i = 0; i < s->n; i++) {
+    const shost *h = &s->hosts[i];
+    if (!h->alive)
+      continue;
+    alive++;
+    for (uint32_t m = 0; m < s->nmsgs; m++) {
+      if (s->msgs[m].origin == i || h->joined_ns > s->msgs[m].sent_ns)
+        continue;
+      e++;
+      uint64_t bit = (uint64_t)i * s->p->messages + m;
+      d += (s->got[bit / 8] >> (bit % 8)) & 1u;
+    }
+  }
+  *expected = e;
+  *delivered = d;
+  if (alive_out)
+    *alive_out = alive;
+}
+
+static void handle(sim *s, const ev *e) {
+  switch (e->kind) {
+  case EV_PACKET: {
+    shost *h = &s->hosts[e->host];
+    if (e->host == s->n) {
+      quilt_bootstrap_read(s->boot, &(quilt_addr){0}, e->p->data, e->p->len,
+                           s->now);
+      rearm(s, s->n);
+    } else if (h->alive) {
+      quilt_addr from = host_addr(e->from);
+      int rc = quilt_node_read(h->node, &from, e->p->data, e->p->len, s->now);
+      if (rc < 0)
+        s->r->malformed_dropped++;
+      rearm(s, e->host);
+    }
+    if (--e->p->refs == 0)
+      free(e->p);
+    break;
+  }
+  case EV_TIMER: {
+    shost *h = &s->hosts[e->host];
+    if (e->gen == UINT32_MAX) { /* the host boots */
+      if (h->alive) {
+        quilt_node_start(h->node, s->now);
+        rearm(s, e->host);
+      }
+      break;
+    }
+    if (e->gen != h->timer_gen)
+      break; /* superseded */
+    h->timer_ns = UINT64_MAX;
+    if (e->host == s->n)
+      quilt_bootstrap_handle_expiry(s->boot, s->now);
+    else if (h->alive)
+      quilt_node_handle_expiry(h->node, s->now);
+    rearm(s, e->host);
+    break;
+  }
+  case EV_PUBLISH:
+    publish(s);
+    break;
+  case EV_CRASH_REPS:
+    crash_primaries(s);
+    break;
+  }
+}
+
+static double wall_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+void quilt_sim_params_default(quilt_sim_params *p) {
+  memset(p, 0, sizeof *p);
+  p->scenario = "datacenter";
+  p->protocol = QUILT_SIM_QUILT;
+  p->seed = 1;
+  p->messages = 200;
+  p->payload_bytes = 256;
+  p->message_interval_ns = 10 * NS_PER_MS;
+  p->warmup_ns = 3 * NS_PER_S;
+  p->drain_max_ns = 60 * NS_PER_S;
+  p->uplink_bps = 1000000000ULL;
+  p->queue_bytes = 4u << 20;
+  p->check_interval_ns = 100 * NS_PER_MS;
+}
+
+int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
+                  size_t errlen) {
+  memset(r, 0, sizeof *r);
+  if (!p->topo || p->topo->nhosts < 2 || p->messages > SIM_MAX_MESSAGES ||
+      p->payload_bytes > QUILT_WIRE_MAX_PAYLOAD || p->uplink_bps == 0 ||
+      (p->protocol == QUILT_SIM_QUILT && !p->rules)) {
+    snprintf(err, errlen, "invalid simulation parameters");
+    return QUILT_ERR_INVAL;
+  }
+  double wall0 = wall_now();
+  sim s;
+  memset(&s, 0, sizeof s);
+  s.p = p;
+  s.topo = p->topo;
+  s.err = err;
+  s.errlen = errlen;
+  s.r = r;
+  s.trace = 0xcbf29ce484222325ULL;
+  int rc = setup(&s);
+  if (rc < 0 && !s.failed)
+    snprintf(err, errlen, "simulation set-up failed: %s", quilt_strerror(rc));
+
+  uint64_t last_pub =
+      p->warmup_ns + (p->messages ? (uint64_t)(p->messages - 1) : 0) *
+                         p->message_interval_ns;
+  uint64_t end = last_pub + p->drain_max_ns;
+  uint64_t next_check = p->check_interval_ns;
+  uint64_t next_done_check = last_pub + NS_PER_S;
+  while (rc == 0 && !s.failed && s.q.n > 0) {
+    ev e = heap_pop(&s.q);
+    if (e.t > end) {
+      if (e.kind == EV_PACKET && --e.p->refs == 0)
+        free(e.p);
+      break;
+    }
+    assert(e.t >= s.now);
+    s.now = e.t;
+    s.events++;
+    trace_mix(&s, e.t);
+    trace_mix(&s, ((uint64_t)e.kind << 32) | e.host);
+    handle(&s, &e);
+    if (s.now >= next_check) {
+      char why[256];
+      if (quilt_bootstrap_check(s.boot, why, sizeof why) != 0)
+        fail(&s, why, s.n);
+      next_check = s.now + p->check_interval_ns;
+    }
+    /* Stop once every alive host has every message (checked once per
+     * simulated second after the last publication). */
+    if (s.now >= next_done_check) {
+      uint64_t want, have;
+      count_pairs(&s, &want, &have, NULL);
+      if (s.nmsgs == p->messages && have == want)
+        break;
+      next_done_check = s.now + NS_PER_S;
+    }
+  }
+  if (s.failed)
+    rc = QUILT_ERR_STATE;
+  if (getenv("QUILT_SIM_DEBUG_MISSING") && s.hosts) {
+    unsigned shown = 0;
+    for (size_t i = 0; i < quilt_bootstrap_patch_count(s.boot); i++) {
+      quilt_bootstrap_patch bp;
+      quilt_bootstrap_patch_get(s.boot, i, &bp);
+      fprintf(stderr, "patch %u: %u members, primary %llu\n", bp.patch_id,
+              bp.members, (unsigned long long)bp.reps[0]);
+    }
+    for (uint32_t i = 0; i < s.n && shown < 20; i++) {
+      if (!s.hosts[i].alive)
+        continue;
+      for (uint32_t m = 0; m < s.nmsgs && shown < 20; m++) {
+        uint64_t bit = (uint64_t)i * p->messages + m;
+        if (s.msgs[m].origin == i || (s.got[bit / 8] & (1u << (bit % 8))))
+          continue;
+        quilt_node_status st;
+        quilt_node_status_get(s.hosts[i].node, &st);
+        uint32_t o = s.msgs[m].origin;
+        quilt_node_status ost;
+        if (s.hosts[o].node)
+          quilt_node_status_get(s.hosts[o].node, &ost);
+        else
+          memset(&ost, 0, sizeof ost);
+        fprintf(stderr,
+                "missing: host %u (cluster %u patch %u role %u) msg %u from "
+                "host %u (cluster %u patch %u role %u) sent %.3f s\n",
+                i, s.topo->host_cluster[i], st.patch_id, st.role, m, o,
+                s.topo->host_cluster[o], ost.patch_id, ost.role,
+                (double)s.msgs[m].sent_ns / 1e9);
+        quilt_origin_view v;
+        if (quilt_node_origin_get(s.hosts[i].node, (uint64_t)o + 1, &v))
+          fprintf(stderr, "  view: next %llu highest %llu gap_since %.3f "
+                  "patch %u; peers %zu epoch %u\n",
+                  (unsigned long long)v.next, (unsigned long long)v.highest,
+                  v.gap_since_ns / 1e9, v.origin_patch, st.npeers, st.epoch);
+        else
+          fprintf(stderr, "  view: origin unknown; joined %d peers %zu\n",
+                  st.joined, st.npeers);
+        shown++;
+      }
+    }
+  }
+
+  /* Results. */
+  snprintf(r->scenario, sizeof r->scenario, "%s",
+           p->scenario ? p->scenario : "datacenter");
+  snprintf(r->protocol, sizeof r->protocol, "%s",
+           p->protocol == QUILT_SIM_QUILT ? "quilt" : "unicast");
+  r->seed = p->seed;
+  r->hosts = s.n;
+  r->messages = s.nmsgs;
+  if (s.hosts)
+    count_pairs(&s, &r->expected, &r->delivered, &r->hosts_alive);
+  r->delivery_ratio =
+      r->expected ? (double)r->delivered / (double)r->expected : 0.0;
+  r->events = s.events;
+  r->sim_seconds = (double)s.now / 1e9;
+  r->trace_hash = s.trace;
+  quilt_stats_compute(&r->latency_ms, s.lat_ms, s.nsamples);
+  quilt_stats_compute(&r->lower_bound_ms, s.lb_ms, s.nsamples);
+  r->latency_samples_ms = s.lat_ms;
+  r->lower_bound_samples_ms = s.lb_ms;
+  r->nsamples = s.nsamples;
+  if (s.boot) {
+    quilt_bootstrap_counters bc;
+    quilt_bootstrap_counters_get(s.boot, &bc);
+    r->failovers = (uint32_t)bc.failovers;
+  }
+
+  /* Tear down. */
+  while (s.q.n > 0) {
+    ev e = heap_pop(&s.q);
+    if (e.kind == EV_PACKET && --e.p->refs == 0)
+      free(e.p);
+  }
+  free(s.q.a);
+  if (s.hosts) {
+    for (uint32_t i = 0; i <= s.n; i++) {
+      quilt_node_del(s.hosts[i].node);
+      quilt_map_free(&s.hosts[i].last_seq);
+    }
+  }
+  if (s.origin_msgs)
+    for (uint32_t i = 0; i < s.n; i++)
+      free(s.origin_msgs[i]);
+  free(s.origin_msgs);
+  free(s.origin_nmsgs);
+  free(s.hosts);
+  free(s.msgs);
+  free(s.got);
+  quilt_bootstrap_del(s.boot);
+  r->wall_seconds = wall_now() - wall0;
+  return rc;
+}

@@ -1,0 +1,320 @@
+/*
+ * cmd_sim.c -- `quilt sim SCENARIO`: run a scenario in the simulator and
+ * report it (a table; JSON and a CDF plot on request).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "proto.h"
+#include "quilt.h"
+#include "report.h"
+#include "rules.h"
+#include "sim.h"
+#include "topo.h"
+
+#define CMD "quilt sim"
+#define MAX_COMPARE 4
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: quilt sim datacenter [OPTIONS]\n"
+          "\n"
+          "Runs a scenario in the deterministic simulator, driving the same\n"
+          "protocol cores as real hosts, and prints what it measured.\n"
+          "\n"
+          "scenarios:\n"
+          "  datacenter        Grid'5000: 25 clusters (one IPMC domain each)\n"
+          "                    on 9 sites, 1528 hosts; event messages from\n"
+          "                    random origins\n"
+          "\n"
+          "options:\n"
+          "  --protocol P      quilt (rules + IPMC patches + representatives)\n"
+          "                    or unicast (the origin sends a copy to every\n"
+          "                    host); default quilt\n"
+          "  --compare P,Q     run several protocols on the same inputs and\n"
+          "                    seed, side by side\n"
+          "  --seed N          seed of the run (default: from the clock;\n"
+          "                    printed, and the same seed replays the run)\n"
+          "  --messages N      messages to publish (default 200)\n"
+          "  --size BYTES      payload of each message (default 256)\n"
+          "  --interval-ms MS  time between publications (default 10)\n"
+          "  --loss P          loss probability of every packet on every\n"
+          "                    link (default 0)\n"
+          "  --fail-reps       crash the primary representative of every\n"
+          "                    patch halfway through the run\n"
+          "  --clusters FILE   topology: site,cluster,hosts rows\n"
+          "  --site-rtt FILE   topology: site_a,site_b,rtt_ms rows\n"
+          "  --rules FILE      rules file (default: the built-in rules)\n"
+          "  --json FILE       write the results as JSON\n"
+          "  --plot FILE.png   draw the latency CDFs with gnuplot\n"
+          "  --help            this text\n"
+          "\n"
+          "exit status: 0 success, 1 an invariant was violated or an output\n"
+          "could not be written, 2 usage error or bad input file\n");
+}
+
+static int parse_protocol(const char *s, size_t len, quilt_sim_protocol *p) {
+  if (len == 5 && memcmp(s, "quilt", 5) == 0)
+    *p = QUILT_SIM_QUILT;
+  else if (len == 7 && memcmp(s, "unicast", 7) == 0)
+    *p = QUILT_SIM_UNICAST;
+  else {
+    fprintf(stderr,
+            "%s: unknown protocol '%.*s' (known: quilt, unicast)\n", CMD,
+            (int)len, s);
+    return -1;
+  }
+  return 0;
+}
+
+static quilt_rules *load_rules(const char *path, const char *text,
+                               size_t len) {
+  size_t nproto;
+  const char *const *names = quilt_proto_names(&nproto);
+  quilt_rules *r = NULL;
+  char err[QUILT_RULES_ERR_LEN];
+  if (quilt_rules_parse(&r, path, text, len, names, nproto, err,
+                        sizeof err) != 0) {
+    fprintf(stderr, "%s: %s\n", CMD, err);
+    return NULL;
+  }
+  return r;
+}
+
+int quilt_cmd_sim(int argc, char **argv) {
+  const char *scenario = NULL, *clusters = NULL, *site_rtt = NULL;
+  const char *rules_path = NULL, *json = NULL, *plot = NULL;
+  quilt_sim_protocol protos[MAX_COMPARE] = {QUILT_SIM_QUILT};
+  size_t nprotos = 1;
+  int have_seed = 0;
+  quilt_sim_params p;
+  quilt_sim_params_default(&p);
+
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const char *val = NULL;
+    char flag[64];
+    if (strncmp(a, "--", 2) == 0) {
+      const char *eq = strchr(a, '=');
+      size_t fl = eq ? (size_t)(eq - a) : strlen(a);
+      if (fl >= sizeof flag)
+        fl = sizeof flag - 1;
+      memcpy(flag, a, fl);
+      flag[fl] = '\0';
+      if (eq)
+        val = eq + 1;
+    } else {
+      if (scenario) {
+        fprintf(stderr, "%s: unexpected argument '%s' (see %s --help)\n",
+                CMD, a, CMD);
+        return QUILT_EXIT_USAGE;
+      }
+      scenario = a;
+      continue;
+    }
+    static const char *const valued[] = {
+        "--protocol", "--compare", "--seed",     "--messages", "--size",
+        "--interval-ms", "--loss", "--clusters", "--site-rtt", "--rules",
+        "--json",     "--plot"};
+    static const char *const bare[] = {"--help", "--fail-reps"};
+    int takes_value = -1;
+    for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
+      if (strcmp(flag, valued[k]) == 0)
+        takes_value = 1;
+    for (size_t k = 0; k < sizeof bare / sizeof bare[0]; k++)
+      if (strcmp(flag, bare[k]) == 0)
+        takes_value = 0;
+    if (takes_value < 0) {
+      fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", CMD, flag,
+              CMD);
+      return QUILT_EXIT_USAGE;
+    }
+    if (takes_value && !val) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value (see %s --help)\n", CMD, flag,
+                CMD);
+        return QUILT_EXIT_USAGE;
+      }
+      val = argv[++i];
+    } else if (!takes_value && val) {
+      fprintf(stderr, "%s: %s takes no value\n", CMD, flag);
+      return QUILT_EXIT_USAGE;
+    }
+    uint64_t u;
+    double d;
+    if (strcmp(flag, "--help") == 0) {
+      usage(stdout);
+      return QUILT_EXIT_OK;
+    } else if (strcmp(flag, "--protocol") == 0) {
+      if (parse_protocol(val, strlen(val), &protos[0]) < 0)
+        return QUILT_EXIT_USAGE;
+      nprotos = 1;
+    } else if (strcmp(flag, "--compare") == 0) {
+      nprotos = 0;
+      const char *s = val;
+      for (;;) {
+        const char *comma = strchr(s, ',');
+        size_t len = comma ? (size_t)(comma - s) : strlen(s);
+        if (nprotos == MAX_COMPARE) {
+          fprintf(stderr, "%s: --compare: at most %d protocols\n", CMD,
+                  MAX_COMPARE);
+          return QUILT_EXIT_USAGE;
+        }
+        if (parse_protocol(s, len, &protos[nprotos]) < 0)
+          return QUILT_EXIT_USAGE;
+        for (size_t k = 0; k < nprotos; k++)
+          if (protos[k] == protos[nprotos]) {
+            fprintf(stderr, "%s: --compare: '%.*s' listed twice\n", CMD,
+                    (int)len, s);
+            return QUILT_EXIT_USAGE;
+          }
+        nprotos++;
+        if (!comma)
+          break;
+        s = comma + 1;
+      }
+    } else if (strcmp(flag, "--seed") == 0) {
+      if (cli_parse_u64(CMD, flag, val, 0, UINT64_MAX, &u) < 0)
+        return QUILT_EXIT_USAGE;
+      p.seed = u;
+      have_seed = 1;
+    } else if (strcmp(flag, "--messages") == 0) {
+      if (cli_parse_u64(CMD, flag, val, 1, 1000000, &u) < 0)
+        return QUILT_EXIT_USAGE;
+      p.messages = (uint32_t)u;
+    } else if (strcmp(flag, "--size") == 0) {
+      if (cli_parse_u64(CMD, flag, val, 1, QUILT_WIRE_MAX_PAYLOAD, &u) < 0)
+        return QUILT_EXIT_USAGE;
+      p.payload_bytes = (uint32_t)u;
+    } else if (strcmp(flag, "--interval-ms") == 0) {
+      if (cli_parse_double(CMD, flag, val, 0.001, 60001, &d) < 0)
+        return QUILT_EXIT_USAGE;
+      p.message_interval_ns = (uint64_t)(d * 1e6);
+    } else if (strcmp(flag, "--loss") == 0) {
+      if (cli_parse_double(CMD, flag, val, 0, 0.5, &d) < 0)
+        return QUILT_EXIT_USAGE;
+      p.loss_ppm = (uint32_t)(d * 1e6 + 0.5);
+    } else if (strcmp(flag, "--fail-reps") == 0) {
+      p.fail_reps = 1;
+    } else if (strcmp(flag, "--clusters") == 0) {
+      clusters = val;
+    } else if (strcmp(flag, "--site-rtt") == 0) {
+      site_rtt = val;
+    } else if (strcmp(flag, "--rules") == 0) {
+      rules_path = val;
+    } else if (strcmp(flag, "--json") == 0) {
+      json = val;
+    } else if (strcmp(flag, "--plot") == 0) {
+      plot = val;
+    }
+  }
+  if (!scenario) {
+    fprintf(stderr, "%s: which scenario? (see %s --help)\n", CMD, CMD);
+    return QUILT_EXIT_USAGE;
+  }
+  if (strcmp(scenario, "datacenter") != 0) {
+    fprintf(stderr, "%s: unknown scenario '%s' (known: datacenter)\n", CMD,
+            scenario);
+    return QUILT_EXIT_USAGE;
+  }
+  if (!!clusters != !!site_rtt) {
+    fprintf(stderr, "%s: --clusters and --site-rtt go together\n", CMD);
+    return QUILT_EXIT_USAGE;
+  }
+  if (!have_seed) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    p.seed = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+              ((uint64_t)getpid() << 40)) %
+             1000000000ULL;
+  }
+
+  char cpath[4096], rpath[4096];
+  if (!clusters) {
+    snprintf(cpath, sizeof cpath, "%s/grid5000/clusters.csv",
+             cli_data_dir());
+    snprintf(rpath, sizeof rpath, "%s/grid5000/site_rtt.csv",
+             cli_data_dir());
+    clusters = cpath;
+    site_rtt = rpath;
+  }
+  quilt_topo topo;
+  char err[1024];
+  int rc = quilt_topo_load(&topo, clusters, site_rtt, p.seed, err, sizeof err);
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s\n", CMD, err);
+    return QUILT_EXIT_USAGE;
+  }
+
+  quilt_rules *rules = NULL;
+  if (rules_path) {
+    size_t len;
+    char *text = cli_read_file(CMD, rules_path, QUILT_RULES_MAX_TEXT, &len);
+    if (!text) {
+      quilt_topo_free(&topo);
+      return QUILT_EXIT_USAGE;
+    }
+    rules = load_rules(rules_path, text, len);
+    free(text);
+  } else {
+    const char *text = quilt_rules_default_text();
+    rules = load_rules("<built-in rules>", text, strlen(text));
+  }
+  static const char unicast_text[] = "* -> unicast\n";
+  quilt_rules *unicast_rules =
+      load_rules("<unicast rules>", unicast_text, sizeof unicast_text - 1);
+  if (!rules || !unicast_rules) {
+    quilt_rules_del(rules);
+    quilt_rules_del(unicast_rules);
+    quilt_topo_free(&topo);
+    return QUILT_EXIT_USAGE;
+  }
+
+  printf("quilt sim %s: %u hosts in %u clusters on %u sites, %u messages of "
+         "%u bytes, loss %.4f%s, seed %llu\n",
+         scenario, topo.nhosts, topo.nclusters, topo.nsites, p.messages,
+         p.payload_bytes, p.loss_ppm / 1e6,
+         p.fail_reps ? ", primaries fail halfway" : "",
+         (unsigned long long)p.seed);
+  printf("(replay with --seed %llu)\n\n", (unsigned long long)p.seed);
+  fflush(stdout);
+
+  quilt_sim_result results[MAX_COMPARE];
+  memset(results, 0, sizeof results);
+  int status = QUILT_EXIT_OK;
+  size_t done = 0;
+  p.topo = &topo;
+  p.scenario = scenario;
+  for (size_t i = 0; i < nprotos; i++) {
+    p.protocol = protos[i];
+    p.rules = protos[i] == QUILT_SIM_UNICAST ? unicast_rules : rules;
+    rc = quilt_sim_run(&p, &results[i], err, sizeof err);
+    done++;
+    if (rc != 0) {
+      fprintf(stderr, "%s: %s: %s\n", CMD, results[i].protocol, err);
+      status = QUILT_EXIT_FAILURE;
+      break;
+    }
+  }
+  quilt_report_table(stdout, results, done);
+  if (status == QUILT_EXIT_OK && json &&
+      quilt_report_json(json, results, done, err, sizeof err) != 0) {
+    fprintf(stderr, "%s: %s\n", CMD, err);
+    status = QUILT_EXIT_FAILURE;
+  }
+  if (status == QUILT_EXIT_OK && plot &&
+      quilt_report_plot(plot, results, done, err, sizeof err) != 0) {
+    fprintf(stderr, "%s: %s\n", CMD, err);
+    status = QUILT_EXIT_FAILURE;
+  }
+  for (size_t i = 0; i < done; i++)
+    quilt_sim_result_free(&results[i]);
+  quilt_rules_del(rules);
+  quilt_rules_del(unicast_rules);
+  quilt_topo_free(&topo);
+  return status;
+}
