@@ -85,7 +85,7 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->reps_per_patch = 2;
   c->heartbeat_ms = 1000;
   c->miss_limit = 3;
-  c->rep_heartbeat_ms = 50;
+  c->rep_heartbeat_ms = 20;
   c->rep_miss_limit = 5;
   c->mcast_base = (239u << 24) | (192u << 16); /* 239.192/14: org-local */
   c->mcast_port = 7400;
@@ -210,10 +210,11 @@ static void send_peers(quilt_bootstrap *b, uint64_t now) {
 static void peers_changed(quilt_bootstrap *b, uint64_t now) {
   b->peers_epoch++;
   b->peers_dirty = 1;
-  /* Coalesce the bursts of changes of a join wave: at most one PEERS
-   * round per 50 ms. */
-  if (b->peers_due_ns > now + 50 * NS_PER_MS)
-    b->peers_due_ns = now + 50 * NS_PER_MS;
+  /* Coalesce the bursts of changes of a join wave (or of several patches
+   * failing over together) into one PEERS round, but send it soon: until
+   * it arrives, traffic to a replaced primary is lost. */
+  if (b->peers_due_ns > now + 5 * NS_PER_MS)
+    b->peers_due_ns = now + 5 * NS_PER_MS;
 }
 
 /* ---- ranking and representatives ---- */

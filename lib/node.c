@@ -110,17 +110,17 @@ void quilt_node_config_default(quilt_node_config *c) {
   c->join_retry_ns = 250 * NS_PER_MS;
   /* Timers sized for a data-centre patch (RTT well under 1 ms); a patch
    * with longer RTTs repairs correctly, only less eagerly suppressed. */
-  c->nack_delay_min_ns = NS_PER_MS / 5;
-  c->nack_delay_max_ns = NS_PER_MS;
+  c->nack_delay_min_ns = NS_PER_MS / 10;
+  c->nack_delay_max_ns = NS_PER_MS / 2;
   c->nack_retry_ns = 20 * NS_PER_MS;
   c->nack_retry_max_ns = 1000 * NS_PER_MS;
-  c->repair_delay_rep_max_ns = NS_PER_MS / 10;
-  c->repair_delay_min_ns = NS_PER_MS / 2;
-  c->repair_delay_max_ns = 3 * NS_PER_MS / 2;
+  c->repair_delay_rep_max_ns = NS_PER_MS / 20;
+  c->repair_delay_min_ns = NS_PER_MS / 4;
+  c->repair_delay_max_ns = NS_PER_MS;
   /* SESSION bursts: 2, 4, 8 ... 64 ms after the last send.  Six chances
    * make a lost tail that goes unnoticed as unlikely as 0.05^6 at 5% loss;
    * starting early keeps repair latency near one patch RTT. */
-  c->session_interval_ns = 2 * NS_PER_MS;
+  c->session_interval_ns = NS_PER_MS / 2;
   c->session_count = 6;
 }
 

@@ -153,6 +153,7 @@ typedef struct sim {
   size_t nsamples, cap_samples;
 
   quilt_sim_result *r;
+  uint64_t *excess_hist; /* debugging: latency above the bound, binned */
 } sim;
 
 static void fail(sim *s, const char *what, uint32_t host) {
@@ -357,6 +358,12 @@ static void cb_deliver(void *user, const quilt_msg_data *d, uint64_t now) {
   double lat = (double)(now - s->msgs[m].sent_ns) / 1e6;
   double lb = (double)one_way_ns(s, (uint32_t)o, h->index) / 1e6;
   add_sample(s, lat, lb);
+  if (s->excess_hist) {
+    double x = lat - lb;
+    int b = x < 0.25 ? 0 : x < 0.5 ? 1 : x < 1 ? 2 : x < 2 ? 3 : x < 4 ? 4
+          : x < 8 ? 5 : x < 16 ? 6 : x < 32 ? 7 : x < 64 ? 8 : 9;
+    s->excess_hist[b]++;
+  }
 }
 
 static void cb_loss(void *user, uint64_t origin, uint64_t first,
@@ -682,6 +689,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   s.errlen = errlen;
   s.r = r;
   s.trace = 0xcbf29ce484222325ULL;
+  if (getenv("QUILT_SIM_DEBUG_EXCESS"))
+    s.excess_hist = calloc(10, sizeof *s.excess_hist);
   int rc = setup(&s);
   if (rc < 0 && !s.failed)
     snprintf(err, errlen, "simulation set-up failed: %s", quilt_strerror(rc));
@@ -723,6 +732,14 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   }
   if (s.failed)
     rc = QUILT_ERR_STATE;
+  if (s.excess_hist) {
+    static const char *const bins[] = {"<0.25", "<0.5", "<1", "<2", "<4",
+                                       "<8", "<16", "<32", "<64", ">=64"};
+    for (int b = 0; b < 10; b++)
+      fprintf(stderr, "excess %s ms: %llu\n", bins[b],
+              (unsigned long long)s.excess_hist[b]);
+    free(s.excess_hist);
+  }
   if (getenv("QUILT_SIM_DEBUG_MISSING") && s.hosts) {
     unsigned shown = 0;
     for (size_t i = 0; i < quilt_bootstrap_patch_count(s.boot); i++) {
