@@ -14,7 +14,7 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 30
 
 # Debian packages the build, the tests and the plots need.
-DEB_PACKAGES = gcc clang make cmake pkg-config libuv1-dev libcmocka-dev \
+DEB_PACKAGES = gcc clang libclang-rt-dev make cmake pkg-config libuv1-dev libcmocka-dev \
                gnuplot-nox iproute2 ca-certificates
 
 .PHONY: all deps build test test-fast test-asan demo fuzz clean
