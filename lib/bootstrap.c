@@ -275,8 +275,18 @@ static uint32_t patch_find(const quilt_bootstrap *b, uint32_t group,
   return NO_SLOT;
 }
 
+static int patch_id_used(const quilt_bootstrap *b, uint32_t id) {
+  for (uint32_t i = 0; i < b->npatch_slots; i++)
+    if (b->patches[i].used && b->patches[i].id == id)
+      return 1;
+  return 0;
+}
+
+/* Creates a patch.  id_hint is the patch id the first host believes it is
+ * in (after a restart of the server): reusing it spares every host of the
+ * patch a move to a new multicast group. */
 static uint32_t patch_new(quilt_bootstrap *b, uint32_t group,
-                          const quilt_rule_match *mt) {
+                          const quilt_rule_match *mt, uint32_t id_hint) {
   if (b->npatches >= b->cfg.max_patches)
     return NO_SLOT;
   uint32_t slot = NO_SLOT;
@@ -298,13 +308,26 @@ static uint32_t patch_new(quilt_bootstrap *b, uint32_t group,
   }
   patch *p = &b->patches[slot];
   memset(p, 0, sizeof *p);
-  p->id = ++b->next_patch_id;
+  if (id_hint != 0 && id_hint <= QUILT_BOOTSTRAP_MAX_PATCH_ID &&
+      !patch_id_used(b, id_hint)) {
+    p->id = id_hint;
+    if (id_hint > b->next_patch_id)
+      b->next_patch_id = id_hint;
+  } else {
+    /* max_patches is far below the id space, so a free id exists. */
+    do {
+      if (++b->next_patch_id > QUILT_BOOTSTRAP_MAX_PATCH_ID)
+        b->next_patch_id = 1;
+      p->id = b->next_patch_id;
+    } while (patch_id_used(b, p->id));
+  }
   p->group = group;
   p->rule = mt->rule;
   p->protocol = mt->protocol;
   p->nkeys = mt->nkeys;
   memcpy(p->keys, mt->keys, sizeof p->keys);
   p->max_members = mt->max_members;
+  p->epoch = (uint32_t)b->cfg.incarnation << 24;
   p->used = 1;
   b->npatches++;
   return slot;
@@ -386,8 +409,11 @@ static void host_remove(quilt_bootstrap *b, uint32_t slot, int failed,
 }
 
 /* Puts an admitted host into the patch its EUID maps to.  Returns 0 or a
- * negative code (no rule matched, patch limit). */
-static int host_place(quilt_bootstrap *b, uint32_t slot, uint64_t now) {
+ * negative code (no rule matched, patch limit).  The hints are what the
+ * host believes (from its heartbeat), used when the server rebuilds its
+ * table after a restart. */
+static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
+                      unsigned role_hint, uint64_t now) {
   host *h = &b->hosts[slot];
   quilt_rule_match mt;
   int rc = quilt_rules_match(b->cfg.rules, &h->euid, &mt);
@@ -397,7 +423,7 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint64_t now) {
     return QUILT_ERR_INVAL;
   uint32_t pslot = patch_find(b, h->group, &mt);
   if (pslot == NO_SLOT)
-    pslot = patch_new(b, h->group, &mt);
+    pslot = patch_new(b, h->group, &mt, patch_hint);
   if (pslot == NO_SLOT)
     return QUILT_ERR_LIMIT;
   rc = patch_add_member(b, pslot, slot);
@@ -405,6 +431,25 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint64_t now) {
     return rc;
   patch *p = &b->patches[pslot];
   int had_primary = p->nreps > 0;
+  /* A host that was a representative of this very patch stays one while
+   * there is room: a rebuilt table keeps the primaries that are working. */
+  if (role_hint != QUILT_ROLE_MEMBER && patch_hint == p->id &&
+      p->nreps < b->cfg.reps_per_patch) {
+    if (role_hint == QUILT_ROLE_PRIMARY && p->nreps > 0) {
+      /* The primary heard from first was the backup: the old primary
+       * takes its place back. */
+      memmove(&p->reps[1], &p->reps[0], p->nreps * sizeof p->reps[0]);
+      p->reps[0] = slot;
+      p->nreps++;
+      send_patch_info(b, p->reps[1]);
+    } else {
+      p->reps[p->nreps++] = slot;
+    }
+    p->epoch++;
+    if (!had_primary || p->reps[0] == slot)
+      peers_changed(b, now);
+    had_primary = 1;
+  }
   if (fill_reps(b, p) > 0) {
     p->epoch++;
     /* The existing representatives learn of the newcomer. */
@@ -418,7 +463,8 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint64_t now) {
 
 static int host_admit(quilt_bootstrap *b, uint64_t id, uint32_t group,
                       const quilt_addr *addr, const quilt_euid *euid,
-                      uint64_t now, uint32_t *out) {
+                      uint32_t patch_hint, unsigned role_hint, uint64_t now,
+                      uint32_t *out) {
   if (b->nhosts >= b->cfg.max_hosts)
     return QUILT_ERR_LIMIT;
   uint32_t slot;
@@ -454,7 +500,7 @@ static int host_admit(quilt_bootstrap *b, uint64_t id, uint32_t group,
     return QUILT_ERR_NOMEM;
   }
   b->nhosts++;
-  int rc = host_place(b, slot, now);
+  int rc = host_place(b, slot, patch_hint, role_hint, now);
   if (rc < 0) {
     host_remove(b, slot, 0, now);
     return rc;
@@ -479,8 +525,8 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
   if (slot != NO_SLOT && b->hosts[slot].group != m->hdr.group)
     return QUILT_ERR_DUPLICATE; /* one node id, one group */
   if (slot == NO_SLOT) {
-    int rc = host_admit(b, m->hdr.sender, m->hdr.group, addr, euid, now,
-                        &slot);
+    int rc = host_admit(b, m->hdr.sender, m->hdr.group, addr, euid,
+                        believed_patch, believed_role, now, &slot);
     if (rc < 0)
       return rc;
     send_patch_info(b, slot);
@@ -500,7 +546,7 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
     /* A changed environment may map to another patch (DESIGN.md 1). */
     h->euid = *euid;
     patch_remove_member(b, slot, 0, now);
-    int rc = host_place(b, slot, now);
+    int rc = host_place(b, slot, 0, QUILT_ROLE_MEMBER, now);
     if (rc < 0) {
       host_remove(b, slot, 0, now);
       return rc;
@@ -688,7 +734,8 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
   if (!cfg || !cfg->rules || !cb || !cb->send || cfg->reps_per_patch == 0 ||
       cfg->reps_per_patch > QUILT_BOOTSTRAP_MAX_REPS ||
       cfg->heartbeat_ms == 0 || cfg->miss_limit == 0 ||
-      cfg->rep_heartbeat_ms == 0 || cfg->rep_miss_limit == 0)
+      cfg->rep_heartbeat_ms == 0 || cfg->rep_miss_limit == 0 ||
+      cfg->max_patches == 0 || cfg->max_patches > QUILT_BOOTSTRAP_MAX_PATCH_ID)
     return QUILT_ERR_INVAL;
   quilt_bootstrap *b = calloc(1, sizeof *b);
   if (!b)
@@ -699,6 +746,7 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
   quilt_map_init(&b->host_index);
   b->peers_due_ns = UINT64_MAX;
   b->sweep_due_ns = 0;
+  b->peers_epoch = (uint32_t)cfg->incarnation << 24;
   *out = b;
   return 0;
 }

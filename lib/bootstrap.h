@@ -24,6 +24,9 @@
 #include "wire.h"
 
 #define QUILT_BOOTSTRAP_MAX_REPS QUILT_WIRE_MAX_REPS
+/* Patch ids stay below this, so that 239.192.0.0 + id stays inside the
+ * organisation-local scope 239.192.0.0/14 (RFC 2365). */
+#define QUILT_BOOTSTRAP_MAX_PATCH_ID 0x3FFFF
 
 typedef struct quilt_bootstrap quilt_bootstrap;
 
@@ -43,6 +46,12 @@ typedef struct quilt_bootstrap_config {
   uint32_t max_hosts;         /* hosts admitted, all groups */
   uint32_t max_patches;
   uint64_t peers_refresh_ns;  /* PEERS re-sent this often */
+  uint8_t incarnation;        /* differs across restarts of the server (the
+                                 driver picks it, e.g. from the clock): the
+                                 top byte of every epoch it announces, so
+                                 that hosts take a restarted server's
+                                 PATCH_INFO and PEERS as newer than the old
+                                 one's */
 } quilt_bootstrap_config;
 
 typedef struct quilt_bootstrap_callbacks {

@@ -629,14 +629,27 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
 
 /* ---- data plane ---- */
 
-/* A new message, published here or received: bridge it. */
+static int is_patch_rep(const quilt_node *n, uint64_t id) {
+  for (uint32_t i = 0; i < n->pi.nreps; i++)
+    if (n->pi.reps[i].id == id)
+      return 1;
+  return 0;
+}
+
+/* A new message, published here or received: bridge it.  A message of
+ * another patch's origin came over the overlay, unless a representative
+ * of this patch injected it or a member sent it as a repair; it is
+ * injected even when its sender is missing from the table of primaries
+ * (a table being rebuilt, a primary just replaced), since dropping it
+ * here would leave the whole patch without it. */
 static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
                    uint64_t now) {
   if (!is_primary(n))
     return;
   if (d->origin_patch == n->pi.patch_id)
     forward_to_overlay(n, d, now);
-  else if (peer_by_node(n, sender))
+  else if (peer_by_node(n, sender) ||
+           (!(d->flags & QUILT_DATA_REPAIR) && !is_patch_rep(n, sender)))
     inject_into_patch(n, d, now);
 }
 

@@ -40,7 +40,15 @@ typedef struct pkt {
   uint8_t data[];
 } pkt;
 
-enum ev_kind { EV_PACKET, EV_TIMER, EV_PUBLISH, EV_CRASH_REPS };
+enum ev_kind {
+  EV_PACKET,
+  EV_TIMER,
+  EV_PUBLISH,
+  EV_CRASH_REPS,
+  EV_RESTART,
+  EV_BOOT_CRASH,
+  EV_BOOT_RESTART
+};
 
 typedef struct ev {
   uint64_t t;
@@ -120,6 +128,7 @@ typedef struct shost {
   quilt_map last_seq;   /* origin id -> last delivered seq (order check) */
   uint64_t delivered;   /* deliveries recorded at this host */
   uint64_t joined_ns;   /* first got a patch; UINT64_MAX = not yet */
+  uint32_t incarnation; /* restarts so far: part of the node id */
 } shost;
 
 typedef struct msgrec {
@@ -145,8 +154,16 @@ typedef struct sim {
 
   msgrec *msgs;
   uint32_t nmsgs;
-  uint32_t **origin_msgs; /* per host: message index by seq - 1 */
-  uint32_t *origin_nmsgs;
+  /* The messages of each origin (a host incarnation), by seq - 1. */
+  struct olist {
+    uint32_t *msgs;
+    uint32_t n, cap;
+  } *olists;
+  uint32_t nolists, cap_olists;
+  quilt_map olist_index; /* node id -> index in olists */
+  uint64_t boot_down_until; /* the server is down until then, or 0 */
+  uint32_t boot_incarnation;
+  uint64_t failovers_before; /* counted by servers that crashed since */
   uint8_t *got;           /* n x messages bitmap: delivered */
   double *lat_ms;         /* per delivery, for the CDF */
   double *lb_ms;
@@ -165,6 +182,16 @@ static void fail(sim *s, const char *what, uint32_t host) {
            "%u)",
            what, (unsigned long long)s->p->seed, (double)s->now / 1e9,
            (unsigned long long)s->events, host);
+}
+
+/* A host's node id: its index + 1, with its incarnation above bit 32 (a
+ * restarted host is a new member with a fresh sequence space). */
+static uint64_t node_id(const sim *s, uint32_t i) {
+  return ((uint64_t)s->hosts[i].incarnation << 32) | ((uint64_t)i + 1);
+}
+
+static uint32_t host_of_id(uint64_t id) {
+  return (uint32_t)(id & 0xffffffffu) - 1;
 }
 
 static quilt_addr host_addr(uint32_t i) {
@@ -333,13 +360,14 @@ static void add_sample(sim *s, double lat, double lb) {
 static void cb_deliver(void *user, const quilt_msg_data *d, uint64_t now) {
   shost *h = user;
   sim *s = h->sim;
-  uint64_t o = d->origin - 1;
-  if (d->origin == 0 || o >= s->n || d->seq == 0 ||
-      d->seq > s->origin_nmsgs[o]) {
+  uint32_t li;
+  if (!quilt_map_get(&s->olist_index, d->origin, &li) || d->seq == 0 ||
+      d->seq > s->olists[li].n) {
     fail(s, "delivery of a message that was never published", h->index);
     return;
   }
-  uint32_t m = s->origin_msgs[o][d->seq - 1];
+  uint32_t m = s->olists[li].msgs[d->seq - 1];
+  uint32_t o = s->msgs[m].origin;
   uint64_t bit = (uint64_t)h->index * s->p->messages + m;
   if (s->got[bit / 8] & (1u << (bit % 8))) {
     s->r->duplicate_deliveries++;
@@ -356,7 +384,7 @@ static void cb_deliver(void *user, const quilt_msg_data *d, uint64_t now) {
   s->got[bit / 8] |= (uint8_t)(1u << (bit % 8));
   h->delivered++;
   double lat = (double)(now - s->msgs[m].sent_ns) / 1e6;
-  double lb = (double)one_way_ns(s, (uint32_t)o, h->index) / 1e6;
+  double lb = (double)one_way_ns(s, o, h->index) / 1e6;
   add_sample(s, lat, lb);
   if (s->excess_hist) {
     double x = lat - lb;
@@ -434,21 +462,45 @@ static void publish(sim *s) {
   for (uint32_t i = 0; i < s->p->payload_bytes; i++)
     payload[i] = (uint8_t)(m + i);
   /* Record first: the origin's own delivery bookkeeping runs inside. */
-  uint32_t *list = realloc(s->origin_msgs[o],
-                           (s->origin_nmsgs[o] + 1) * sizeof *list);
-  if (!list) {
-    fail(s, "out of memory", o);
-    return;
+  uint64_t id = node_id(s, o);
+  uint32_t li;
+  if (!quilt_map_get(&s->olist_index, id, &li)) {
+    if (s->nolists == s->cap_olists) {
+      uint32_t cap = s->cap_olists ? s->cap_olists * 2 : 256;
+      struct olist *nl = realloc(s->olists, cap * sizeof *nl);
+      if (!nl) {
+        fail(s, "out of memory", o);
+        return;
+      }
+      s->olists = nl;
+      s->cap_olists = cap;
+    }
+    li = s->nolists++;
+    memset(&s->olists[li], 0, sizeof s->olists[li]);
+    if (quilt_map_put(&s->olist_index, id, li) != 0) {
+      fail(s, "out of memory", o);
+      return;
+    }
   }
-  s->origin_msgs[o] = list;
-  list[s->origin_nmsgs[o]++] = m;
+  struct olist *l = &s->olists[li];
+  if (l->n == l->cap) {
+    uint32_t cap = l->cap ? l->cap * 2 : 4;
+    uint32_t *nm = realloc(l->msgs, cap * sizeof *nm);
+    if (!nm) {
+      fail(s, "out of memory", o);
+      return;
+    }
+    l->msgs = nm;
+    l->cap = cap;
+  }
+  l->msgs[l->n++] = m;
   s->msgs[m].origin = o;
   s->msgs[m].sent_ns = s->now;
   s->nmsgs++;
   int64_t seq =
       quilt_node_publish(s->hosts[o].node, payload, s->p->payload_bytes,
                          s->now);
-  if (seq != (int64_t)s->origin_nmsgs[o])
+  if (seq != (int64_t)l->n)
     fail(s, "publish refused or sequence numbers out of step", o);
   rearm(s, o);
 }
@@ -472,11 +524,96 @@ static void crash_primaries(sim *s) {
     quilt_bootstrap_patch_get(s->boot, i, &p);
     if (p.nreps == 0)
       continue;
-    uint64_t id = p.reps[0];
-    if (id >= 1 && id <= s->n) {
-      crash(s, (uint32_t)(id - 1));
+    uint32_t h = host_of_id(p.reps[0]);
+    if (h < s->n && node_id(s, h) == p.reps[0]) {
+      crash(s, h);
+      if (s->p->restart_reps_ns) {
+        ev e = {0};
+        e.kind = EV_RESTART;
+        e.host = h;
+        e.t = s->now + s->p->restart_reps_ns;
+        push(s, &e);
+      }
     }
   }
+}
+
+static quilt_node_callbacks node_callbacks(void) {
+  quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
+                             cb_deliver, cb_loss,       cb_patch_changed};
+  return cb;
+}
+
+/* Creates host i's node (a new incarnation after a restart). */
+static int host_create(sim *s, uint32_t i) {
+  const quilt_sim_params *p = s->p;
+  shost *h = &s->hosts[i];
+  const quilt_topo_cluster *c = &s->topo->clusters[s->topo->host_cluster[i]];
+  quilt_node_config nc;
+  quilt_node_config_default(&nc);
+  nc.id = node_id(s, i);
+  nc.addr = host_addr(i);
+  nc.bootstrap = host_addr(s->n);
+  nc.group = quilt_group_id("sim");
+  nc.seed = p->seed ^ (0x9E3779B97F4A7C15ULL * nc.id);
+  nc.euid.nat = QUILT_NAT_NONE;
+  nc.euid.ipmc = 1;
+  nc.euid.domain = s->topo->host_cluster[i] + 1;
+  nc.euid.region = c->site + 1;
+  nc.euid.rtt_us = (uint32_t)(2 * one_way_ns(s, i, s->n) / 1000);
+  nc.euid.bw_kbps = (uint32_t)(p->uplink_bps / 1000);
+  /* Keep every message of the run for repairs: the bounds stay, sized for
+   * the workload. */
+  nc.delivery.retention_bytes =
+      (size_t)p->messages * (p->payload_bytes + 1) + (1u << 16);
+  quilt_node_callbacks cb = node_callbacks();
+  int rc = quilt_node_new(&h->node, &nc, &cb, h);
+  if (rc < 0)
+    return rc;
+  h->alive = 1;
+  h->joined_ns = UINT64_MAX;
+  if (p->protocol == QUILT_SIM_UNICAST) {
+    /* The baseline knows every host from the start (no membership protocol
+     * is charged to it). */
+    for (uint32_t j = 0; j < s->n; j++)
+      if (j != i) {
+        quilt_addr a = host_addr(j);
+        rc = quilt_node_add_member(h->node, node_id(s, j), &a);
+        if (rc < 0)
+          return rc;
+      }
+  }
+  return 0;
+}
+
+/* A crashed host comes back as a new incarnation with empty state: it
+ * joins again and expects only what is published after that. */
+static void restart(sim *s, uint32_t i) {
+  shost *h = &s->hosts[i];
+  if (h->alive)
+    return;
+  h->incarnation++;
+  quilt_map_free(&h->last_seq);
+  for (uint32_t m = 0; m < s->p->messages; m++) {
+    uint64_t bit = (uint64_t)i * s->p->messages + m;
+    s->got[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+  }
+  if (host_create(s, i) < 0) {
+    fail(s, "out of memory restarting a host", i);
+    return;
+  }
+  quilt_node_start(h->node, s->now);
+  rearm(s, i);
+}
+
+static int boot_create(sim *s) {
+  quilt_bootstrap_config bc;
+  quilt_bootstrap_config_default(&bc);
+  bc.id = SIM_BOOT_ID;
+  bc.rules = s->p->rules;
+  bc.incarnation = (uint8_t)s->boot_incarnation;
+  quilt_bootstrap_callbacks bcb = {boot_send};
+  return quilt_bootstrap_new(&s->boot, &bc, &bcb, s);
 }
 
 /* ---- the run ---- */
@@ -486,20 +623,13 @@ static int setup(sim *s) {
   s->n = s->topo->nhosts;
   s->hosts = calloc((size_t)s->n + 1, sizeof *s->hosts);
   s->msgs = calloc(p->messages ? p->messages : 1, sizeof *s->msgs);
-  s->origin_msgs = calloc(s->n, sizeof *s->origin_msgs);
-  s->origin_nmsgs = calloc(s->n, sizeof *s->origin_nmsgs);
   s->got = calloc(((size_t)s->n * p->messages + 7) / 8 + 1, 1);
-  if (!s->hosts || !s->msgs || !s->origin_msgs || !s->origin_nmsgs ||
-      !s->got)
+  quilt_map_init(&s->olist_index);
+  if (!s->hosts || !s->msgs || !s->got)
     return QUILT_ERR_NOMEM;
   quilt_rng_init(&s->rng, p->seed, 0x51A7);
 
-  quilt_bootstrap_config bc;
-  quilt_bootstrap_config_default(&bc);
-  bc.id = SIM_BOOT_ID;
-  bc.rules = p->rules;
-  quilt_bootstrap_callbacks bcb = {boot_send};
-  int rc = quilt_bootstrap_new(&s->boot, &bc, &bcb, s);
+  int rc = boot_create(s);
   if (rc < 0)
     return rc;
 
@@ -512,44 +642,10 @@ static int setup(sim *s) {
     quilt_map_init(&h->last_seq);
   }
   s->hosts[s->n].alive = 1;
-
-  quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
-                             cb_deliver, cb_loss,       cb_patch_changed};
   for (uint32_t i = 0; i < s->n; i++) {
-    const quilt_topo_cluster *c = &s->topo->clusters[s->topo->host_cluster[i]];
-    quilt_node_config nc;
-    quilt_node_config_default(&nc);
-    nc.id = (uint64_t)i + 1;
-    nc.addr = host_addr(i);
-    nc.bootstrap = host_addr(s->n);
-    nc.group = quilt_group_id("sim");
-    nc.seed = p->seed ^ (0x9E3779B97F4A7C15ULL * (i + 1));
-    nc.euid.nat = QUILT_NAT_NONE;
-    nc.euid.ipmc = 1;
-    nc.euid.domain = s->topo->host_cluster[i] + 1;
-    nc.euid.region = c->site + 1;
-    nc.euid.rtt_us = (uint32_t)(2 * one_way_ns(s, i, s->n) / 1000);
-    nc.euid.bw_kbps = (uint32_t)(p->uplink_bps / 1000);
-    /* Keep every message of the run for repairs: the bounds stay, sized
-     * for the workload. */
-    nc.delivery.retention_bytes =
-        (size_t)p->messages * (p->payload_bytes + 1) + (1u << 16);
-    rc = quilt_node_new(&s->hosts[i].node, &nc, &cb, &s->hosts[i]);
+    rc = host_create(s, i);
     if (rc < 0)
       return rc;
-    s->hosts[i].alive = 1;
-  }
-  if (p->protocol == QUILT_SIM_UNICAST) {
-    /* The baseline knows every host from the start (no membership
-     * protocol is charged to it). */
-    for (uint32_t i = 0; i < s->n; i++)
-      for (uint32_t j = 0; j < s->n; j++)
-        if (i != j) {
-          quilt_addr a = host_addr(j);
-          rc = quilt_node_add_member(s->hosts[i].node, (uint64_t)j + 1, &a);
-          if (rc < 0)
-            return rc;
-        }
   }
   /* Joins spread over the first half of the warm-up. */
   for (uint32_t i = 0; i < s->n; i++) {
@@ -571,6 +667,12 @@ static int setup(sim *s) {
     ev e = {0};
     e.kind = EV_CRASH_REPS;
     e.t = p->warmup_ns + (uint64_t)p->messages * p->message_interval_ns / 2;
+    push(s, &e);
+  }
+  if (p->restart_bootstrap) {
+    ev e = {0};
+    e.kind = EV_BOOT_CRASH;
+    e.t = p->warmup_ns + (uint64_t)p->messages * p->message_interval_ns / 4;
     push(s, &e);
   }
   return 0;
@@ -608,9 +710,11 @@ static void handle(sim *s, const ev *e) {
   case EV_PACKET: {
     shost *h = &s->hosts[e->host];
     if (e->host == s->n) {
-      quilt_bootstrap_read(s->boot, &(quilt_addr){0}, e->p->data, e->p->len,
-                           s->now);
-      rearm(s, s->n);
+      if (s->boot) {
+        quilt_bootstrap_read(s->boot, &(quilt_addr){0}, e->p->data,
+                             e->p->len, s->now);
+        rearm(s, s->n);
+      }
     } else if (h->alive) {
       quilt_addr from = host_addr(e->from);
       int rc = quilt_node_read(h->node, &from, e->p->data, e->p->len, s->now);
@@ -634,9 +738,10 @@ static void handle(sim *s, const ev *e) {
     if (e->gen != h->timer_gen)
       break; /* superseded */
     h->timer_ns = UINT64_MAX;
-    if (e->host == s->n)
-      quilt_bootstrap_handle_expiry(s->boot, s->now);
-    else if (h->alive)
+    if (e->host == s->n) {
+      if (s->boot)
+        quilt_bootstrap_handle_expiry(s->boot, s->now);
+    } else if (h->alive)
       quilt_node_handle_expiry(h->node, s->now);
     rearm(s, e->host);
     break;
@@ -645,7 +750,34 @@ static void handle(sim *s, const ev *e) {
     publish(s);
     break;
   case EV_CRASH_REPS:
-    crash_primaries(s);
+    if (s->boot)
+      crash_primaries(s);
+    break;
+  case EV_RESTART:
+    restart(s, e->host);
+    break;
+  case EV_BOOT_CRASH: {
+    /* The server loses all its state; hosts carry on meanwhile. */
+    if (s->boot) {
+      quilt_bootstrap_counters bc;
+      quilt_bootstrap_counters_get(s->boot, &bc);
+      s->failovers_before += bc.failovers;
+    }
+    quilt_bootstrap_del(s->boot);
+    s->boot = NULL;
+    s->hosts[s->n].timer_ns = UINT64_MAX;
+    s->hosts[s->n].timer_gen++;
+    ev r = {0};
+    r.kind = EV_BOOT_RESTART;
+    r.t = s->now + s->p->bootstrap_down_ns;
+    push(s, &r);
+    break;
+  }
+  case EV_BOOT_RESTART:
+    s->boot_incarnation++;
+    if (boot_create(s) < 0)
+      fail(s, "out of memory restarting the bootstrap server", s->n);
+    rearm(s, s->n);
     break;
   }
 }
@@ -669,6 +801,7 @@ void quilt_sim_params_default(quilt_sim_params *p) {
   p->uplink_bps = 1000000000ULL;
   p->queue_bytes = 4u << 20;
   p->check_interval_ns = 100 * NS_PER_MS;
+  p->bootstrap_down_ns = 500 * NS_PER_MS;
 }
 
 int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
@@ -716,7 +849,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
     handle(&s, &e);
     if (s.now >= next_check) {
       char why[256];
-      if (quilt_bootstrap_check(s.boot, why, sizeof why) != 0)
+      if (s.boot && quilt_bootstrap_check(s.boot, why, sizeof why) != 0)
         fail(&s, why, s.n);
       next_check = s.now + p->check_interval_ns;
     }
@@ -770,7 +903,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
                 s.topo->host_cluster[o], ost.patch_id, ost.role,
                 (double)s.msgs[m].sent_ns / 1e9);
         quilt_origin_view v;
-        if (quilt_node_origin_get(s.hosts[i].node, (uint64_t)o + 1, &v))
+        if (quilt_node_origin_get(s.hosts[i].node, node_id(&s, o), &v))
           fprintf(stderr, "  view: next %llu highest %llu gap_since %.3f "
                   "patch %u; peers %zu epoch %u\n",
                   (unsigned long long)v.next, (unsigned long long)v.highest,
@@ -806,7 +939,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   if (s.boot) {
     quilt_bootstrap_counters bc;
     quilt_bootstrap_counters_get(s.boot, &bc);
-    r->failovers = (uint32_t)bc.failovers;
+    r->failovers = (uint32_t)(bc.failovers + s.failovers_before);
   }
 
   /* Tear down. */
@@ -822,11 +955,10 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
       quilt_map_free(&s.hosts[i].last_seq);
     }
   }
-  if (s.origin_msgs)
-    for (uint32_t i = 0; i < s.n; i++)
-      free(s.origin_msgs[i]);
-  free(s.origin_msgs);
-  free(s.origin_nmsgs);
+  for (uint32_t i = 0; i < s.nolists; i++)
+    free(s.olists[i].msgs);
+  free(s.olists);
+  quilt_map_free(&s.olist_index);
   free(s.hosts);
   free(s.msgs);
   free(s.got);

@@ -46,13 +46,19 @@ typedef struct quilt_sim_params {
                                 publication */
   uint32_t loss_ppm;         /* per-link loss, parts per million */
   int fail_reps;             /* crash every primary halfway through */
+  uint64_t restart_reps_ns;  /* with fail_reps: they come back after this
+                                (0 = never) */
+  int restart_bootstrap;     /* the server crashes a quarter of the way
+                                through and restarts empty */
+  uint64_t bootstrap_down_ns; /* ...after this long */
   uint64_t uplink_bps;
   uint64_t queue_bytes;
   uint64_t check_interval_ns; /* patch-table invariant checks */
 } quilt_sim_params;
 
 /* Defaults: 200 messages of 256 bytes every 10 ms, 3 s warm-up, 60 s
- * drain, no loss, 1 Gbit/s uplinks with 4 MiB queues. */
+ * drain, no loss, 1 Gbit/s uplinks with 4 MiB queues, a crashed server
+ * down for 500 ms. */
 void quilt_sim_params_default(quilt_sim_params *p);
 
 /* Runs one simulation and fills *r (free with quilt_sim_result_free).

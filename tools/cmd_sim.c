@@ -46,6 +46,11 @@ static void usage(FILE *out) {
           "                    link (default 0)\n"
           "  --fail-reps       crash the primary representative of every\n"
           "                    patch halfway through the run\n"
+          "  --restart-reps-ms MS  with --fail-reps: the crashed hosts restart\n"
+          "                    (empty, as new members) after MS\n"
+          "  --restart-bootstrap  the bootstrap server crashes a quarter of\n"
+          "                    the way through and restarts empty 500 ms\n"
+          "                    later; it rebuilds its table from heartbeats\n"
           "  --clusters FILE   topology: site,cluster,hosts rows\n"
           "  --site-rtt FILE   topology: site_a,site_b,rtt_ms rows\n"
           "  --rules FILE      rules file (default: the built-in rules)\n"
@@ -119,8 +124,9 @@ int quilt_cmd_sim(int argc, char **argv) {
     static const char *const valued[] = {
         "--protocol", "--compare", "--seed",     "--messages", "--size",
         "--interval-ms", "--loss", "--clusters", "--site-rtt", "--rules",
-        "--json",     "--plot"};
-    static const char *const bare[] = {"--help", "--fail-reps"};
+        "--json",     "--plot",    "--restart-reps-ms"};
+    static const char *const bare[] = {"--help", "--fail-reps",
+                                       "--restart-bootstrap"};
     int takes_value = -1;
     for (size_t k = 0; k < sizeof valued / sizeof valued[0]; k++)
       if (strcmp(flag, valued[k]) == 0)
@@ -200,6 +206,12 @@ int quilt_cmd_sim(int argc, char **argv) {
       p.loss_ppm = (uint32_t)(d * 1e6 + 0.5);
     } else if (strcmp(flag, "--fail-reps") == 0) {
       p.fail_reps = 1;
+    } else if (strcmp(flag, "--restart-reps-ms") == 0) {
+      if (cli_parse_u64(CMD, flag, val, 1, 3600000, &u) < 0)
+        return QUILT_EXIT_USAGE;
+      p.restart_reps_ns = u * 1000000ULL;
+    } else if (strcmp(flag, "--restart-bootstrap") == 0) {
+      p.restart_bootstrap = 1;
     } else if (strcmp(flag, "--clusters") == 0) {
       clusters = val;
     } else if (strcmp(flag, "--site-rtt") == 0) {
@@ -219,6 +231,10 @@ int quilt_cmd_sim(int argc, char **argv) {
   if (strcmp(scenario, "datacenter") != 0) {
     fprintf(stderr, "%s: unknown scenario '%s' (known: datacenter)\n", CMD,
             scenario);
+    return QUILT_EXIT_USAGE;
+  }
+  if (p.restart_reps_ns && !p.fail_reps) {
+    fprintf(stderr, "%s: --restart-reps-ms needs --fail-reps\n", CMD);
     return QUILT_EXIT_USAGE;
   }
   if (!!clusters != !!site_rtt) {
@@ -275,10 +291,12 @@ int quilt_cmd_sim(int argc, char **argv) {
   }
 
   printf("quilt sim %s: %u hosts in %u clusters on %u sites, %u messages of "
-         "%u bytes, loss %.4f%s, seed %llu\n",
+         "%u bytes, loss %.4f%s%s%s, seed %llu\n",
          scenario, topo.nhosts, topo.nclusters, topo.nsites, p.messages,
          p.payload_bytes, p.loss_ppm / 1e6,
          p.fail_reps ? ", primaries fail halfway" : "",
+         p.restart_reps_ns ? " and restart" : "",
+         p.restart_bootstrap ? ", bootstrap server restarts" : "",
          (unsigned long long)p.seed);
   printf("(replay with --seed %llu)\n\n", (unsigned long long)p.seed);
   fflush(stdout);
