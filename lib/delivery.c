@@ -24,6 +24,21 @@ typedef struct held_msg {
   quilt_msg_data d; /* payload points at the bytes after this struct */
 } held_msg;
 
+/* When missing seqs were first known to exist: seqs from `seq` up to the
+ * next mark's seq became known at `ns` (when the highest known seq first
+ * passed them).  A run of missing messages is given up repair_timeout after
+ * its first seq became known, so that holes noticed together are declared
+ * lost together, and a hole noticed later still gets its full repair time.
+ * (Fix: expire used to give up only the oldest run and restart the clock of
+ * the next one at `now`, so k holes noticed at once took k timeouts to
+ * report, and the messages held behind them waited as long.) */
+#define GAP_MARKS_MAX 32 /* marks per origin with an open gap */
+
+typedef struct gap_mark {
+  uint64_t seq;
+  uint64_t ns;
+} gap_mark;
+
 typedef struct origin_state {
   uint64_t origin;
   uint32_t origin_patch;
@@ -33,6 +48,8 @@ typedef struct origin_state {
   held_msg **held;       /* REORDER_MAX slots (seq % REORDER_MAX) or NULL */
   uint32_t nheld;
   int32_t gap_pos; /* index in gap list, -1 when none */
+  gap_mark *marks; /* GAP_MARKS_MAX slots while a gap is open, or NULL */
+  uint32_t nmarks; /* ascending seq and ns; marks[0] covers next */
 } origin_state;
 
 typedef struct ret_entry {
@@ -141,10 +158,52 @@ static origin_state *origin_add(quilt_delivery *d, uint64_t origin,
   return o;
 }
 
+/* ---- gap marks ---- */
+
+/* Records that seqs from `first` on became known to exist at `now`. */
+static void mark_add(origin_state *o, uint64_t first, uint64_t now) {
+  while (o->nmarks >= 2 && o->marks[1].seq <= o->next) {
+    memmove(&o->marks[0], &o->marks[1], (o->nmarks - 1) * sizeof o->marks[0]);
+    o->nmarks--;
+  }
+  if (!o->marks) {
+    o->marks = malloc(GAP_MARKS_MAX * sizeof *o->marks);
+    if (!o->marks)
+      return; /* later holes then age from the oldest one's time */
+  }
+  if (o->nmarks == GAP_MARKS_MAX) {
+    /* Full: the newest mark absorbs these seqs and takes the later time,
+     * so that none is declared lost early (some are declared late). */
+    o->marks[o->nmarks - 1].ns = now;
+    return;
+  }
+  o->marks[o->nmarks].seq = first;
+  o->marks[o->nmarks].ns = now;
+  o->nmarks++;
+}
+
+/* When o->next first became known to exist, or `dflt` when no mark says. */
+static uint64_t mark_time(const origin_state *o, uint64_t dflt) {
+  uint64_t t = dflt;
+  for (uint32_t i = 0; i < o->nmarks && o->marks[i].seq <= o->next; i++)
+    t = o->marks[i].ns;
+  return t;
+}
+
 /* ---- gap list ---- */
 
 static void gap_update(quilt_delivery *d, origin_state *o, uint64_t now) {
   int open = o->highest >= o->next;
+  if (open && o->gap_pos >= 0) {
+    /* The oldest gap may now be a later one (skipped or filled). */
+    uint64_t t = mark_time(o, o->gap_since_ns);
+    o->gap_since_ns = t ? t : 1;
+  }
+  if (!open && o->marks) {
+    free(o->marks);
+    o->marks = NULL;
+    o->nmarks = 0;
+  }
   if (open && o->gap_pos < 0) {
     if (d->ngaps == d->cap_gaps) {
       uint32_t cap = d->cap_gaps ? d->cap_gaps * 2 : 16;
@@ -156,7 +215,8 @@ static void gap_update(quilt_delivery *d, origin_state *o, uint64_t now) {
     }
     o->gap_pos = (int32_t)d->ngaps;
     d->gaps[d->ngaps++] = (uint32_t)(o - d->origins);
-    o->gap_since_ns = now ? now : 1;
+    uint64_t t = mark_time(o, now);
+    o->gap_since_ns = t ? t : 1;
   } else if (!open && o->gap_pos >= 0) {
     uint32_t last = d->gaps[--d->ngaps];
     d->gaps[o->gap_pos] = last;
@@ -411,8 +471,11 @@ int quilt_delivery_offer(quilt_delivery *d, const quilt_msg_data *m,
     }
   }
   o->origin_patch = m->origin_patch;
-  if (m->seq > o->highest)
+  if (m->seq > o->highest) {
+    if (m->seq > o->highest + 1)
+      mark_add(o, o->highest + 1, now);
     o->highest = m->seq;
+  }
   ret_add(d, m, now);
   if (m->seq == o->next) {
     o->next++;
@@ -454,6 +517,7 @@ int quilt_delivery_announce(quilt_delivery *d, uint64_t origin, uint64_t seq,
   if (seq <= o->highest)
     return 0;
   int had_gap = o->gap_pos >= 0;
+  mark_add(o, o->highest + 1, now);
   o->highest = seq;
   gap_update(d, o, now);
   return !had_gap && o->gap_pos >= 0;
@@ -505,27 +569,29 @@ size_t quilt_delivery_expire(quilt_delivery *d, uint64_t now) {
   ret_trim(d, now);
   for (uint32_t i = 0; i < d->ngaps;) {
     origin_state *o = &d->origins[d->gaps[i]];
-    if (now - o->gap_since_ns < d->cfg.repair_timeout_ns) {
-      i++;
-      continue;
+    /* Give up, oldest first, on each run of missing messages known for
+     * repair_timeout; the runs behind one known for less may still be
+     * repaired. */
+    while (o->next <= o->highest && o->gap_since_ns <= now &&
+           now - o->gap_since_ns >= d->cfg.repair_timeout_ns) {
+      uint64_t upto = o->next;
+      while (upto <= o->highest) {
+        const held_msg *h =
+            o->held ? o->held[upto % QUILT_DELIVERY_REORDER_MAX] : NULL;
+        if (h && h->d.seq == upto)
+          break;
+        upto++;
+      }
+      events += skip_to(d, o, upto, now);
+      if (o->next <= o->highest) {
+        uint64_t t = mark_time(o, now); /* no mark: a full timeout more */
+        o->gap_since_ns = t ? t : 1;
+      }
     }
-    /* Give up on the oldest run of missing messages only: what lies
-     * behind it may still be repaired. */
-    uint64_t upto = o->next;
-    while (upto <= o->highest) {
-      const held_msg *h =
-          o->held ? o->held[upto % QUILT_DELIVERY_REORDER_MAX] : NULL;
-      if (h && h->d.seq == upto)
-        break;
-      upto++;
-    }
-    events += skip_to(d, o, upto, now);
     uint32_t before = d->ngaps;
     gap_update(d, o, now);
-    if (d->ngaps == before) {
-      o->gap_since_ns = now; /* the next gap gets its own timeout */
+    if (d->ngaps == before)
       i++;
-    }
     /* else: o left the list and another origin moved into slot i */
   }
   return events;
@@ -637,6 +703,7 @@ void quilt_delivery_del(quilt_delivery *d) {
         free(o->held[j]);
       free(o->held);
     }
+    free(o->marks);
   }
   while (d->ring_len > 0) {
     free(d->ring[d->ring_head].payload);
