@@ -72,7 +72,6 @@ typedef struct fx {
   sent *log;
   size_t nlog, caplog;
   unsigned undecodable, to_nobody, epoch_went_back;
-  int epoch_may_go_back; /* see test_restart */
   uint32_t group;
 } fx;
 
@@ -136,8 +135,7 @@ static void check(fx *f) {
              rc, err);
   assert_int_equal(f->undecodable, 0);
   assert_int_equal(f->to_nobody, 0);
-  if (!f->epoch_may_go_back)
-    assert_int_equal(f->epoch_went_back, 0);
+  assert_int_equal(f->epoch_went_back, 0);
 }
 
 static quilt_euid mk_euid(unsigned nat, unsigned ipmc, uint32_t domain,
@@ -361,6 +359,11 @@ static void test_config(void **state) {
   c.rules = NULL;
   assert_int_equal(quilt_bootstrap_new(&b, &c, &cb, f), QUILT_ERR_INVAL);
   c.rules = f->rules;
+  c.max_patches = 0;
+  assert_int_equal(quilt_bootstrap_new(&b, &c, &cb, f), QUILT_ERR_INVAL);
+  c.max_patches = QUILT_BOOTSTRAP_MAX_PATCH_ID + 1;
+  assert_int_equal(quilt_bootstrap_new(&b, &c, &cb, f), QUILT_ERR_INVAL);
+  c.max_patches = 65535;
   quilt_bootstrap_callbacks nocb = {NULL};
   assert_int_equal(quilt_bootstrap_new(&b, &c, &nocb, f), QUILT_ERR_INVAL);
   assert_null(b);
@@ -776,8 +779,11 @@ static void test_primary_failover(void **state) {
   uint64_t rep_hb = (uint64_t)f->cfg.rep_heartbeat_ms * MS;
   uint64_t bound = f->cfg.rep_miss_limit * rep_hb + rep_hb;
   uint64_t t = run_until_failovers(f, 1, last + 10 * bound);
-  /* Dead only after rep_miss_limit missed heartbeats; replaced within half
-   * an interval more (jitter) plus the server's sweep granularity. */
+  /* Dead only after rep_miss_limit missed heartbeats; replaced within one
+   * interval more.  (The tighter bound, rep_miss_limit * interval + half
+   * an interval, is not met: the sweep runs every half interval and needs
+   * now > last + limit, so a deadline that falls on a sweep is caught one
+   * sweep later, at + a whole interval.  Reported, not asserted.) */
   assert_true(t - last > f->cfg.rep_miss_limit * rep_hb);
   if (t - last > bound)
     fail_msg("failover %llu ms after the last heartbeat, bound %llu ms",
@@ -960,12 +966,20 @@ static void test_restart(void **state) {
     join_ok(f, all[i]);
   run_until(f, T0 + 500 * MS);
 
+  uint32_t old_patch[5], old_epoch[5];
+  uint8_t old_role[5];
+  for (int i = 0; i < 5; i++) {
+    old_patch[i] = all[i]->patch;
+    old_role[i] = all[i]->role;
+    old_epoch[i] = all[i]->epoch;
+  }
+  uint32_t old_peers_epoch = a->last_peers.u.peers.epoch;
+  assert_true(a->npeers > 0);
+
+  /* A new incarnation: its epochs must read as newer to the hosts (the
+   * harness's check() fails on any PATCH_INFO that goes back). */
   quilt_bootstrap_del(f->b);
-  /* Not checked here: that a host is never sent an older epoch for the
-   * patch id it holds.  The restarted server numbers patches and epochs
-   * from scratch, so a host can get (same patch id, lower epoch), which
-   * node.c drops as stale (a known bootstrap.c bug, reported). */
-  f->epoch_may_go_back = 1;
+  f->cfg.incarnation++;
   quilt_bootstrap_callbacks cb = {on_send};
   assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
   assert_int_equal(counters(f).hosts, 0);
@@ -990,6 +1004,17 @@ static void test_restart(void **state) {
   assert_int_equal(patch_by_id(f, a->patch).members, 3);
   assert_int_equal(patch_by_id(f, a->patch).nreps, 2);
   assert_int_equal(patch_by_id(f, d->patch).nreps, 2);
+  /* The patches keep their ids (and so their multicast groups), the
+   * working representatives their roles, and the epochs move forward. */
+  for (int i = 0; i < 5; i++) {
+    assert_int_equal(all[i]->patch, old_patch[i]);
+    assert_int_equal(all[i]->role, old_role[i]);
+    assert_true(all[i]->epoch > old_epoch[i]);
+  }
+  run_until(f, f->now + 200 * MS);
+  assert_true(a->last_peers.u.peers.epoch > old_peers_epoch);
+  const bhost *prim[] = {a, d};
+  expect_peers(f, a, 2, prim);
   /* Roles told match the table. */
   for (int i = 0; i < 5; i++) {
     quilt_bootstrap_patch p = patch_by_id(f, all[i]->patch);
