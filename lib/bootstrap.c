@@ -536,22 +536,38 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
   h->last_seen_ns = now;
   int moved = 0;
   if (!quilt_addr_eq(&h->addr, addr)) {
+    /* A new address (a NAT rebinding, a restart on another port): where
+     * the host is a representative, the patch and, for a primary, the
+     * other primaries must learn it. */
     h->addr = *addr;
-    if (is_rep(&b->patches[h->patch], slot)) {
-      b->patches[h->patch].epoch++;
-      peers_changed(b, now);
+    patch *hp = &b->patches[h->patch];
+    if (is_rep(hp, slot)) {
+      hp->epoch++;
+      tell_patch(b, hp);
+      if (role_of(hp, slot) == QUILT_ROLE_PRIMARY)
+        peers_changed(b, now);
     }
   }
   if (!euid_eq(&h->euid, euid)) {
-    /* A changed environment may map to another patch (DESIGN.md 1). */
+    /* A changed environment may map to another patch (DESIGN.md 1); a
+     * change the rules do not look at (a new RTT or bandwidth measure
+     * under the default rules) only updates the record, so measurement
+     * noise never moves a representative. */
     h->euid = *euid;
-    patch_remove_member(b, slot, 0, now);
-    int rc = host_place(b, slot, 0, QUILT_ROLE_MEMBER, now);
-    if (rc < 0) {
-      host_remove(b, slot, 0, now);
-      return rc;
+    const patch *cur = &b->patches[h->patch];
+    quilt_rule_match mt;
+    int same = quilt_rules_match(b->cfg.rules, euid, &mt) == 0 &&
+               mt.rule == cur->rule && mt.nkeys == cur->nkeys &&
+               memcmp(mt.keys, cur->keys, mt.nkeys * sizeof mt.keys[0]) == 0;
+    if (!same) {
+      patch_remove_member(b, slot, 0, now);
+      int rc = host_place(b, slot, 0, QUILT_ROLE_MEMBER, now);
+      if (rc < 0) {
+        host_remove(b, slot, 0, now);
+        return rc;
+      }
+      moved = 1;
     }
-    moved = 1;
   }
   const patch *p = &b->patches[h->patch];
   unsigned role = role_of(p, slot);

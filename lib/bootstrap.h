@@ -60,8 +60,9 @@ typedef struct quilt_bootstrap_callbacks {
 } quilt_bootstrap_callbacks;
 
 /* Defaults: k = 2, members heartbeat every 1000 ms and are dead after 3
- * missed, representatives every 50 ms and dead after 5 missed (so a failed
- * primary is replaced within about 300 ms), 239.192.0.0 + p on port 7400,
+ * missed, representatives every 20 ms and dead after 5 missed (so a failed
+ * primary is replaced 110 to 120 ms after its last heartbeat: 5.5
+ * intervals, checked every half interval), 239.192.0.0 + p on port 7400,
  * 1,000,000 hosts, 65,535 patches, PEERS every 2 s. */
 void quilt_bootstrap_config_default(quilt_bootstrap_config *c);
 

@@ -100,7 +100,9 @@ uint64_t quilt_delivery_expiry(const quilt_delivery *d);
 int quilt_delivery_lookup(quilt_delivery *d, uint64_t origin, uint64_t seq,
                           uint64_t now_ns, quilt_msg_data *m);
 
-/* True when (origin, seq) was accepted already (delivered or held). */
+/* True when (origin, seq) needs nothing more: accepted (delivered or
+ * held), or below the delivery point (declared lost, or older than the
+ * first contact with the origin). */
 int quilt_delivery_has(const quilt_delivery *d, uint64_t origin, uint64_t seq);
 
 /* View of one origin; returns 0 when unknown. */

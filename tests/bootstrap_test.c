@@ -1226,6 +1226,49 @@ static void test_churn(void **state) {
   }
 }
 
+/* A representative heard from a new address: every member of the patch
+ * learns it, and the other primaries too when it is the primary. */
+static void test_rep_address_change(void **state) {
+  fx *f = *state;
+  bhost *a = add_host(f, 1, lan(3));
+  bhost *b = add_host(f, 2, lan(3));
+  bhost *c = add_host(f, 3, lan(3));
+  join_ok(f, a);
+  join_ok(f, b);
+  join_ok(f, c);
+  assert_int_equal(b->role, QUILT_ROLE_BACKUP);
+  uint32_t epoch = c->epoch;
+  unsigned before = c->npi;
+  b->addr.port = (uint16_t)(b->addr.port + 1);
+  assert_int_equal(heartbeat(f, b), 0);
+  assert_true(c->npi > before);
+  assert_true(c->epoch > epoch);
+  assert_int_equal(c->reps[1], b->id);
+  assert_int_equal(b->role, QUILT_ROLE_BACKUP);
+}
+
+/* A new RTT or bandwidth measure that the rules do not look at changes
+ * nothing about a host's patch or role. */
+static void test_measure_noise_keeps_roles(void **state) {
+  fx *f = *state;
+  bhost *a = add_host(f, 1, lan(4));
+  bhost *b = add_host(f, 2, lan(4));
+  join_ok(f, a);
+  join_ok(f, b);
+  assert_int_equal(a->role, QUILT_ROLE_PRIMARY);
+  uint32_t patch = a->patch, epoch = a->epoch;
+  size_t mark = f->nlog;
+  a->euid.rtt_us += 1;
+  a->euid.bw_kbps -= 7;
+  assert_int_equal(heartbeat(f, a), 0);
+  assert_int_equal(patch_infos_since(f, mark, a), 0);
+  assert_int_equal(patch_infos_since(f, mark, b), 0);
+  quilt_bootstrap_patch p = patch_by_id(f, patch);
+  assert_int_equal(p.reps[0], a->id);
+  assert_int_equal(p.epoch, epoch);
+  assert_int_equal(counters(f).failovers, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1248,6 +1291,8 @@ int main(void) {
       cmocka_unit_test(test_max_hosts),
       T(test_rejoin_moves),
       T(test_churn),
+      T(test_rep_address_change),
+      T(test_measure_noise_keeps_roles),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
