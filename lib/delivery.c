@@ -389,27 +389,38 @@ static void drain_held(quilt_delivery *d, origin_state *o, uint64_t now) {
   }
 }
 
+/* The first seq in [from, limit) that is held, or limit.  Held messages
+ * lie within the window after o->next, so this looks at most
+ * QUILT_DELIVERY_REORDER_MAX slots, however far apart from and limit are
+ * (a forged seq 2^40 costs no more than seq 3). */
+static uint64_t next_held(const origin_state *o, uint64_t from,
+                          uint64_t limit) {
+  if (!o->held)
+    return limit;
+  uint64_t window_end = o->next + QUILT_DELIVERY_REORDER_MAX;
+  uint64_t end = limit < window_end ? limit : window_end;
+  for (uint64_t s = from; s < end; s++) {
+    const held_msg *h = o->held[s % QUILT_DELIVERY_REORDER_MAX];
+    if (h && h->d.seq == s)
+      return s;
+  }
+  return limit;
+}
+
 /* Skips [o->next, upto) as lost (except held messages, which are delivered
  * in order), reporting each missing run as one loss event. */
 static size_t skip_to(quilt_delivery *d, origin_state *o, uint64_t upto,
                       uint64_t now) {
   size_t events = 0;
   while (o->next < upto) {
-    held_msg *h = o->held ? o->held[o->next % QUILT_DELIVERY_REORDER_MAX]
-                          : NULL;
-    if (h && h->d.seq == o->next) {
+    uint64_t first = o->next;
+    uint64_t end = next_held(o, first, upto);
+    if (end == first) {
       drain_held(d, o, now);
       continue;
     }
-    uint64_t first = o->next;
-    while (o->next < upto) {
-      held_msg *g = o->held ? o->held[o->next % QUILT_DELIVERY_REORDER_MAX]
-                            : NULL;
-      if (g && g->d.seq == o->next)
-        break;
-      o->next++;
-    }
-    uint64_t count = o->next - first;
+    o->next = end;
+    uint64_t count = end - first;
     d->ctr.loss_events++;
     d->ctr.lost_messages += count;
     events++;
@@ -450,7 +461,10 @@ static int hold(quilt_delivery *d, origin_state *o, const quilt_msg_data *m,
 
 int quilt_delivery_offer(quilt_delivery *d, const quilt_msg_data *m,
                          uint64_t now) {
-  assert(m->seq >= 1);
+  if (m->seq == 0 || m->seq > QUILT_DELIVERY_MAX_SEQ) {
+    d->ctr.refused++;
+    return QUILT_ERR_MALFORMED;
+  }
   origin_state *o = origin_find(d, m->origin);
   if (!o) {
     o = origin_add(d, m->origin, m->origin_patch, m->seq);
@@ -502,7 +516,7 @@ int quilt_delivery_offer(quilt_delivery *d, const quilt_msg_data *m,
 
 int quilt_delivery_announce(quilt_delivery *d, uint64_t origin, uint64_t seq,
                             uint32_t origin_patch, uint64_t now) {
-  if (seq == 0)
+  if (seq == 0 || seq > QUILT_DELIVERY_MAX_SEQ)
     return 0;
   origin_state *o = origin_find(d, origin);
   if (!o) {
@@ -530,28 +544,18 @@ size_t quilt_delivery_missing(const quilt_delivery *d, uint64_t origin,
     return 0;
   size_t n = 0;
   uint64_t s = o->next;
-  /* Look no further than the hold window: beyond it nothing can be held. */
-  uint64_t end = o->highest;
-  while (s <= end && n < max) {
-    const held_msg *h =
-        o->held ? o->held[s % QUILT_DELIVERY_REORDER_MAX] : NULL;
-    if (h && h->d.seq == s) {
+  uint64_t end = o->highest + 1;
+  while (s < end && n < max) {
+    uint64_t run_end = next_held(o, s, end);
+    if (run_end == s) {
       s++;
       continue;
     }
-    uint64_t first = s;
-    while (s <= end) {
-      const held_msg *g =
-          o->held ? o->held[s % QUILT_DELIVERY_REORDER_MAX] : NULL;
-      if (g && g->d.seq == s)
-        break;
-      if (s - first >= UINT32_MAX - 1)
-        break;
-      s++;
-    }
-    out[n].first = first;
-    out[n].count = (uint32_t)(s - first);
+    uint64_t count = run_end - s;
+    out[n].first = s;
+    out[n].count = count > UINT32_MAX ? UINT32_MAX : (uint32_t)count;
     n++;
+    s = run_end;
   }
   return n;
 }
@@ -574,14 +578,7 @@ size_t quilt_delivery_expire(quilt_delivery *d, uint64_t now) {
      * repaired. */
     while (o->next <= o->highest && o->gap_since_ns <= now &&
            now - o->gap_since_ns >= d->cfg.repair_timeout_ns) {
-      uint64_t upto = o->next;
-      while (upto <= o->highest) {
-        const held_msg *h =
-            o->held ? o->held[upto % QUILT_DELIVERY_REORDER_MAX] : NULL;
-        if (h && h->d.seq == upto)
-          break;
-        upto++;
-      }
+      uint64_t upto = next_held(o, o->next, o->highest + 1);
       events += skip_to(d, o, upto, now);
       if (o->next <= o->highest) {
         uint64_t t = mark_time(o, now); /* no mark: a full timeout more */

@@ -28,6 +28,10 @@
                                             origin */
 #define QUILT_DELIVERY_CATCHUP 64        /* on first contact at seq s, try
                                             to recover s-64..s-1 too */
+#define QUILT_DELIVERY_MAX_SEQ (1ULL << 62) /* larger seqs are refused: no
+                                            origin sends that many, and the
+                                            arithmetic stays far from
+                                            wrapping */
 
 typedef struct quilt_delivery_config {
   size_t retention_bytes;   /* payload bytes kept for repair */
@@ -66,7 +70,8 @@ typedef enum quilt_accept {
 
 /* Offers one received (or locally published) data message.  Returns
  * QUILT_ACCEPT_NEW or QUILT_ACCEPT_DUPLICATE, or a negative code
- * (QUILT_ERR_LIMIT when the origin table is full; the message is dropped and
+ * (QUILT_ERR_LIMIT when the origin table is full, QUILT_ERR_MALFORMED for
+ * seq 0 or above QUILT_DELIVERY_MAX_SEQ; the message is dropped and
  * counted).  May call deliver and loss callbacks before returning. */
 int quilt_delivery_offer(quilt_delivery *d, const quilt_msg_data *m,
                          uint64_t now_ns);

@@ -100,6 +100,7 @@ enum {
   ROW_HOSTS,
   ROW_HOSTS_ALIVE,
   ROW_MESSAGES,
+  ROW_ORPHANED,
   ROW_DELIVERY_RATIO,
   ROW_DUPLICATES,
   ROW_LOSS_EVENTS,
@@ -130,6 +131,7 @@ static const char *const report_row_labels[ROW_COUNT] = {
     [ROW_HOSTS] = "hosts",
     [ROW_HOSTS_ALIVE] = "hosts alive",
     [ROW_MESSAGES] = "messages",
+    [ROW_ORPHANED] = "messages lost with origin",
     [ROW_DELIVERY_RATIO] = "delivery ratio",
     [ROW_DUPLICATES] = "duplicate deliveries",
     [ROW_LOSS_EVENTS] = "loss events",
@@ -170,6 +172,9 @@ static void report_cell(char *buf, int row, const quilt_sim_result *r) {
     break;
   case ROW_MESSAGES:
     snprintf(buf, len, "%" PRIu32, r->messages);
+    break;
+  case ROW_ORPHANED:
+    snprintf(buf, len, "%" PRIu32, r->messages_orphaned);
     break;
   case ROW_DELIVERY_RATIO:
     snprintf(buf, len, "%.6f", r->delivery_ratio);
@@ -395,6 +400,8 @@ static void report_json_result(FILE *f, const quilt_sim_result *r) {
   fprintf(f, "    \"hosts\": %" PRIu32 ",\n", r->hosts);
   fprintf(f, "    \"hosts_alive\": %" PRIu32 ",\n", r->hosts_alive);
   fprintf(f, "    \"messages\": %" PRIu32 ",\n", r->messages);
+  fprintf(f, "    \"messages_orphaned\": %" PRIu32 ",\n",
+          r->messages_orphaned);
   fprintf(f, "    \"expected\": %" PRIu64 ",\n", r->expected);
   fprintf(f, "    \"delivered\": %" PRIu64 ",\n", r->delivered);
   fputs("    \"delivery_ratio\": ", f);

@@ -21,6 +21,9 @@ typedef struct quilt_sim_result {
   uint32_t hosts;          /* hosts in the run */
   uint32_t hosts_alive;    /* alive at the end */
   uint32_t messages;       /* messages published */
+  uint32_t messages_orphaned; /* published by a host that crashed before
+                                 any copy reached a survivor: owed to
+                                 nobody, not counted in expected */
   uint64_t expected;       /* (alive host, message) pairs to deliver */
   uint64_t delivered;      /* of those, delivered */
   double delivery_ratio;   /* delivered / expected */

@@ -133,6 +133,7 @@ typedef struct shost {
 
 typedef struct msgrec {
   uint32_t origin; /* host index */
+  uint32_t incarnation; /* of the origin when it published */
   uint64_t sent_ns;
 } msgrec;
 
@@ -165,6 +166,7 @@ typedef struct sim {
   uint32_t boot_incarnation;
   uint64_t failovers_before; /* counted by servers that crashed since */
   uint8_t *got;           /* n x messages bitmap: delivered */
+  uint8_t *seen;          /* n x messages bitmap: a copy arrived */
   double *lat_ms;         /* per delivery, for the CDF */
   double *lb_ms;
   size_t nsamples, cap_samples;
@@ -495,6 +497,7 @@ static void publish(sim *s) {
   }
   l->msgs[l->n++] = m;
   s->msgs[m].origin = o;
+  s->msgs[m].incarnation = s->hosts[o].incarnation;
   s->msgs[m].sent_ns = s->now;
   s->nmsgs++;
   int64_t seq =
@@ -597,6 +600,7 @@ static void restart(sim *s, uint32_t i) {
   for (uint32_t m = 0; m < s->p->messages; m++) {
     uint64_t bit = (uint64_t)i * s->p->messages + m;
     s->got[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+    s->seen[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
   }
   if (host_create(s, i) < 0) {
     fail(s, "out of memory restarting a host", i);
@@ -624,8 +628,9 @@ static int setup(sim *s) {
   s->hosts = calloc((size_t)s->n + 1, sizeof *s->hosts);
   s->msgs = calloc(p->messages ? p->messages : 1, sizeof *s->msgs);
   s->got = calloc(((size_t)s->n * p->messages + 7) / 8 + 1, 1);
+  s->seen = calloc(((size_t)s->n * p->messages + 7) / 8 + 1, 1);
   quilt_map_init(&s->olist_index);
-  if (!s->hosts || !s->msgs || !s->got)
+  if (!s->hosts || !s->msgs || !s->got || !s->seen)
     return QUILT_ERR_NOMEM;
   quilt_rng_init(&s->rng, p->seed, 0x51A7);
 
@@ -678,31 +683,74 @@ static int setup(sim *s) {
   return 0;
 }
 
-/* The delivery contract covers a message for every host that was in a
- * patch when it was published and is alive at the end (its origin
- * excepted).  Counts those (host, message) pairs and how many of them were
- * delivered. */
+static int bit_get(const uint8_t *bits, uint64_t bit) {
+  return (bits[bit / 8] >> (bit % 8)) & 1u;
+}
+
+/* Notes that a copy of a DATA message reached host `to` (read straight
+ * from the wire layout: origin at byte 16, seq at byte 24). */
+static void note_seen(sim *s, uint32_t to, const pkt *p) {
+  if (p->len < QUILT_WIRE_DATA_OVERHEAD || p->data[3] != QUILT_MSG_DATA)
+    return;
+  uint64_t origin = 0, seq = 0;
+  for (int i = 0; i < 8; i++) {
+    origin = origin << 8 | p->data[16 + i];
+    seq = seq << 8 | p->data[24 + i];
+  }
+  uint32_t li;
+  if (!quilt_map_get(&s->olist_index, origin, &li) || seq == 0 ||
+      seq > s->olists[li].n)
+    return;
+  uint64_t bit = (uint64_t)to * s->p->messages + s->olists[li].msgs[seq - 1];
+  s->seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
+}
+
+/* Whether message m still exists somewhere: its origin (that incarnation)
+ * is alive, or a copy reached a host alive now.  A message whose origin
+ * crashed before any copy reached a survivor cannot be delivered by any
+ * protocol; it is reported apart, not counted as owed. */
+static int message_survives(const sim *s, uint32_t m) {
+  const msgrec *r = &s->msgs[m];
+  const shost *o = &s->hosts[r->origin];
+  if (o->alive && o->incarnation == r->incarnation)
+    return 1;
+  for (uint32_t i = 0; i < s->n; i++)
+    if (s->hosts[i].alive &&
+        bit_get(s->seen, (uint64_t)i * s->p->messages + m))
+      return 1;
+  return 0;
+}
+
+/* The delivery contract covers a surviving message for every host that
+ * was in a patch when it was published and is alive at the end (its
+ * origin excepted).  Counts those (host, message) pairs and how many of
+ * them were delivered, and the messages that did not survive. */
 static void count_pairs(const sim *s, uint64_t *expected, uint64_t *delivered,
-                        uint32_t *alive_out) {
+                        uint32_t *alive_out, uint32_t *orphans_out) {
   uint64_t e = 0, d = 0;
-  uint32_t alive = 0;
-  for (uint32_t i = 0; i < s->n; i++) {
-    const shost *h = &s->hosts[i];
-    if (!h->alive)
+  uint32_t alive = 0, orphans = 0;
+  for (uint32_t i = 0; i < s->n; i++)
+    alive += s->hosts[i].alive ? 1 : 0;
+  for (uint32_t m = 0; m < s->nmsgs; m++) {
+    if (!message_survives(s, m)) {
+      orphans++;
       continue;
-    alive++;
-    for (uint32_t m = 0; m < s->nmsgs; m++) {
-      if (s->msgs[m].origin == i || h->joined_ns > s->msgs[m].sent_ns)
+    }
+    for (uint32_t i = 0; i < s->n; i++) {
+      const shost *h = &s->hosts[i];
+      if (!h->alive || s->msgs[m].origin == i ||
+          h->joined_ns > s->msgs[m].sent_ns)
         continue;
       e++;
-      uint64_t bit = (uint64_t)i * s->p->messages + m;
-      d += (s->got[bit / 8] >> (bit % 8)) & 1u;
+      d += bit_get(s->got, (uint64_t)i * s->p->messages + m);
     }
   }
   *expected = e;
   *delivered = d;
   if (alive_out)
     *alive_out = alive;
+  if (orphans_out)
+    *orphans_out = orphans;
 }
 
 static void handle(sim *s, const ev *e) {
@@ -717,6 +765,7 @@ static void handle(sim *s, const ev *e) {
       }
     } else if (h->alive) {
       quilt_addr from = host_addr(e->from);
+      note_seen(s, e->host, e->p);
       int rc = quilt_node_read(h->node, &from, e->p->data, e->p->len, s->now);
       if (rc < 0)
         s->r->malformed_dropped++;
@@ -857,7 +906,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
      * simulated second after the last publication). */
     if (s.now >= next_done_check) {
       uint64_t want, have;
-      count_pairs(&s, &want, &have, NULL);
+      count_pairs(&s, &want, &have, NULL, NULL);
       if (s.nmsgs == p->messages && have == want)
         break;
       next_done_check = s.now + NS_PER_S;
@@ -925,7 +974,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   r->hosts = s.n;
   r->messages = s.nmsgs;
   if (s.hosts)
-    count_pairs(&s, &r->expected, &r->delivered, &r->hosts_alive);
+    count_pairs(&s, &r->expected, &r->delivered, &r->hosts_alive,
+                &r->messages_orphaned);
   r->delivery_ratio =
       r->expected ? (double)r->delivered / (double)r->expected : 0.0;
   r->events = s.events;
@@ -962,6 +1012,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   free(s.hosts);
   free(s.msgs);
   free(s.got);
+  free(s.seen);
   quilt_bootstrap_del(s.boot);
   r->wall_seconds = wall_now() - wall0;
   return rc;
