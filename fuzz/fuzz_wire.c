@@ -54,7 +54,8 @@ static int msg_eq(const quilt_msg *a, const quilt_msg *b) {
     return addr_eq(&a->u.heartbeat.addr, &b->u.heartbeat.addr) &&
            euid_eq(&a->u.heartbeat.euid, &b->u.heartbeat.euid) &&
            a->u.heartbeat.patch_id == b->u.heartbeat.patch_id &&
-           a->u.heartbeat.role == b->u.heartbeat.role;
+           a->u.heartbeat.role == b->u.heartbeat.role &&
+           a->u.heartbeat.epoch == b->u.heartbeat.epoch;
   case QUILT_MSG_LEAVE:
   case QUILT_MSG_REJOIN:
     return 1;

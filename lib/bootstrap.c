@@ -50,6 +50,8 @@ typedef struct patch {
   uint32_t reps[QUILT_BOOTSTRAP_MAX_REPS];
   uint32_t nreps;
   uint32_t epoch;
+  uint32_t members_epoch; /* version of the member list sent */
+  int members_dirty;      /* members changed since the last MEMBERS */
   int used;
 } patch;
 
@@ -73,6 +75,7 @@ struct quilt_bootstrap {
   uint32_t peers_epoch;
   int peers_dirty;
   uint64_t peers_due_ns;
+  uint64_t members_due_ns; /* next MEMBERS round, UINT64_MAX = none */
   uint64_t sweep_due_ns;
 
   quilt_bootstrap_counters ctr;
@@ -92,6 +95,8 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->max_hosts = 1000000;
   c->max_patches = 65535;
   c->peers_refresh_ns = 2000 * NS_PER_MS;
+  c->members_max = 256;
+  c->send_members = 1;
 }
 
 /* ---- sending ---- */
@@ -260,6 +265,45 @@ static uint32_t fill_reps(quilt_bootstrap *b, patch *p) {
 
 /* ---- patches ---- */
 
+static int needs_members(const patch *p) {
+  const quilt_proto_ops *ops = quilt_proto_get(p->protocol);
+  return ops && ops->needs_members;
+}
+
+/* The member list of p changed: schedule a MEMBERS round soon (coalesced
+ * with the other changes of a join wave). */
+static void members_changed(quilt_bootstrap *b, patch *p, uint64_t now) {
+  if (!needs_members(p) || !b->cfg.send_members)
+    return;
+  p->members_dirty = 1;
+  if (b->members_due_ns > now + 5 * NS_PER_MS)
+    b->members_due_ns = now + 5 * NS_PER_MS;
+}
+
+/* Sends p's member list, in pages, to each of its members. */
+static void send_members(quilt_bootstrap *b, patch *p) {
+  p->members_epoch++;
+  uint32_t total = p->nmembers > UINT16_MAX ? UINT16_MAX : p->nmembers;
+  for (uint32_t at = 0; at < total;) {
+    quilt_msg m;
+    msg_init(b, &m, QUILT_MSG_MEMBERS, p->group);
+    m.u.peers.epoch = p->members_epoch;
+    m.u.peers.total = (uint16_t)total;
+    m.u.peers.offset = (uint16_t)at;
+    while (at < total && m.u.peers.count < QUILT_WIRE_MAX_PEERS) {
+      const host *h = &b->hosts[p->members[at]];
+      quilt_wire_peer *e = &m.u.peers.entries[m.u.peers.count++];
+      e->patch_id = p->id;
+      e->node.id = h->id;
+      e->node.addr = h->addr;
+      at++;
+    }
+    for (uint32_t i = 0; i < p->nmembers; i++)
+      send_msg(b, &b->hosts[p->members[i]].addr, &m);
+  }
+  p->members_dirty = 0;
+}
+
 static uint32_t patch_find(const quilt_bootstrap *b, uint32_t group,
                            const quilt_rule_match *mt) {
   for (uint32_t i = 0; i < b->npatch_slots; i++) {
@@ -270,6 +314,9 @@ static uint32_t patch_find(const quilt_bootstrap *b, uint32_t group,
       continue;
     if (p->max_members && p->nmembers >= p->max_members)
       continue; /* full: look for (or make) another shard */
+    if (needs_members(p) && b->cfg.members_max &&
+        p->nmembers >= b->cfg.members_max)
+      continue;
     return i;
   }
   return NO_SLOT;
@@ -328,6 +375,7 @@ static uint32_t patch_new(quilt_bootstrap *b, uint32_t group,
   memcpy(p->keys, mt->keys, sizeof p->keys);
   p->max_members = mt->max_members;
   p->epoch = (uint32_t)b->cfg.incarnation << 24;
+  p->members_epoch = p->epoch;
   p->used = 1;
   b->npatches++;
   return slot;
@@ -361,6 +409,7 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot,
       break;
     }
   b->hosts[hslot].patch = NO_SLOT;
+  members_changed(b, p, now);
   int was_rep = 0, was_primary = 0;
   for (uint32_t i = 0; i < p->nreps; i++)
     if (p->reps[i] == hslot) {
@@ -430,6 +479,7 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
   if (rc < 0)
     return rc;
   patch *p = &b->patches[pslot];
+  members_changed(b, p, now);
   int had_primary = p->nreps > 0;
   /* A host that was a representative of this very patch stays one while
    * there is room: a rebuilt table keeps the primaries that are working. */
@@ -520,7 +570,7 @@ static int euid_eq(const quilt_euid *a, const quilt_euid *b) {
 static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
                     const quilt_addr *addr, const quilt_euid *euid,
                     uint32_t believed_patch, unsigned believed_role,
-                    int is_join, uint64_t now) {
+                    uint32_t believed_epoch, int is_join, uint64_t now) {
   uint32_t slot = host_slot(b, m->hdr.sender);
   if (slot != NO_SLOT && b->hosts[slot].group != m->hdr.group)
     return QUILT_ERR_DUPLICATE; /* one node id, one group */
@@ -573,7 +623,10 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
   unsigned role = role_of(p, slot);
   h->rep_acked = role != QUILT_ROLE_MEMBER && !is_join &&
                  believed_patch == p->id && believed_role == role;
-  if (is_join || moved || believed_patch != p->id || believed_role != role)
+  /* A host whose view is stale (a PATCH_INFO lost on the way) is told
+   * again: its patch, its role, and the representatives of this epoch. */
+  if (is_join || moved || believed_patch != p->id || believed_role != role ||
+      (!is_join && believed_epoch != p->epoch))
     send_patch_info(b, slot);
   return 0;
 }
@@ -595,12 +648,13 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
   case QUILT_MSG_JOIN:
     b->ctr.joins++;
     rc = on_hello(b, &m, &m.u.join.addr, &m.u.join.euid, 0,
-                  QUILT_ROLE_MEMBER, 1, now);
+                  QUILT_ROLE_MEMBER, 0, 1, now);
     break;
   case QUILT_MSG_HEARTBEAT:
     b->ctr.heartbeats++;
     rc = on_hello(b, &m, &m.u.heartbeat.addr, &m.u.heartbeat.euid,
-                  m.u.heartbeat.patch_id, m.u.heartbeat.role, 0, now);
+                  m.u.heartbeat.patch_id, m.u.heartbeat.role,
+                  m.u.heartbeat.epoch, 0, now);
     break;
   case QUILT_MSG_LEAVE: {
     b->ctr.leaves++;
@@ -621,6 +675,8 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
 
 uint64_t quilt_bootstrap_expiry(const quilt_bootstrap *b) {
   uint64_t t = b->sweep_due_ns;
+  if (b->members_due_ns < t)
+    t = b->members_due_ns;
   if (b->npatches > 0 && b->peers_due_ns < t)
     t = b->peers_due_ns;
   return t;
@@ -650,8 +706,20 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
     }
     b->sweep_due_ns = now + (rep_hb < hb ? rep_hb : hb) / 2;
   }
-  if (b->npatches > 0 && b->peers_due_ns <= now)
+  if (b->npatches > 0 && b->peers_due_ns <= now) {
     send_peers(b, now);
+    /* Member lists are refreshed with the table of primaries, so that a
+     * lost MEMBERS datagram heals. */
+    for (uint32_t i = 0; i < b->npatch_slots; i++)
+      if (b->patches[i].used)
+        members_changed(b, &b->patches[i], now);
+  }
+  if (b->members_due_ns <= now) {
+    b->members_due_ns = UINT64_MAX;
+    for (uint32_t i = 0; i < b->npatch_slots; i++)
+      if (b->patches[i].used && b->patches[i].members_dirty)
+        send_members(b, &b->patches[i]);
+  }
 }
 
 int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
@@ -668,6 +736,12 @@ int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
     if (p->max_members && p->nmembers > p->max_members) {
       snprintf(err, errlen, "patch %u has %u members, limit %u", p->id,
                p->nmembers, p->max_members);
+      return QUILT_ERR_STATE;
+    }
+    if (needs_members(p) && b->cfg.members_max &&
+        p->nmembers > b->cfg.members_max) {
+      snprintf(err, errlen, "patch %u has %u members, member-list limit %u",
+               p->id, p->nmembers, b->cfg.members_max);
       return QUILT_ERR_STATE;
     }
     uint32_t want = b->cfg.reps_per_patch < p->nmembers
@@ -761,6 +835,7 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
   b->user = user;
   quilt_map_init(&b->host_index);
   b->peers_due_ns = UINT64_MAX;
+  b->members_due_ns = UINT64_MAX;
   b->sweep_due_ns = 0;
   b->peers_epoch = (uint32_t)cfg->incarnation << 24;
   *out = b;

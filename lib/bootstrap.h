@@ -46,6 +46,11 @@ typedef struct quilt_bootstrap_config {
   uint32_t max_hosts;         /* hosts admitted, all groups */
   uint32_t max_patches;
   uint64_t peers_refresh_ns;  /* PEERS re-sent this often */
+  uint32_t members_max;       /* largest patch of a protocol that needs a
+                                 member list (the list costs each member
+                                 O(patch size) per change); 0 = no cap */
+  int send_members;           /* send MEMBERS to such patches (0 when the
+                                 driver gives hosts their members itself) */
   uint8_t incarnation;        /* differs across restarts of the server (the
                                  driver picks it, e.g. from the clock): the
                                  top byte of every epoch it announces, so
@@ -59,7 +64,8 @@ typedef struct quilt_bootstrap_callbacks {
                size_t len);
 } quilt_bootstrap_callbacks;
 
-/* Defaults: k = 2, members heartbeat every 1000 ms and are dead after 3
+/* Defaults: member lists sent, to patches of at most 256 hosts; k = 2,
+ * members heartbeat every 1000 ms and are dead after 3
  * missed, representatives every 20 ms and dead after 5 missed (so a failed
  * primary is replaced 110 to 120 ms after its last heartbeat: 5.5
  * intervals, checked every half interval), 239.192.0.0 + p on port 7400,

@@ -48,8 +48,10 @@ static void ipmc_send_all(quilt_node *n, void *state, const uint8_t *dg,
 }
 
 static void ipmc_send_nack(quilt_node *n, void *state, uint64_t origin,
-                           const uint8_t *dg, size_t len, uint64_t now) {
+                           const quilt_addr *holder, const uint8_t *dg,
+                           size_t len, uint64_t now) {
   (void)origin;
+  (void)holder; /* every member hears a multicast NACK */
   (void)now;
   ipmc_state *s = state;
   quilt__node_send(n, &s->group, dg, len);

@@ -43,6 +43,8 @@ typedef struct nack_entry {
   uint64_t origin;
   uint64_t due_ns;
   uint64_t interval_ns;
+  quilt_addr holder; /* who last sent or announced the origin's data; a
+                        place to ask where NACKs are not heard by all */
 } nack_entry;
 
 typedef struct repair_entry {
@@ -52,6 +54,20 @@ typedef struct repair_entry {
   quilt_addr to; /* requester, when !to_all */
   int to_all;
 } repair_entry;
+
+/* A table the bootstrap server sends in pages (PEERS, MEMBERS): a newer
+ * epoch replaces the table once all of its pages have arrived. */
+typedef struct paged {
+  quilt_wire_peer *entries;
+  uint32_t n;
+  uint32_t epoch;
+  int complete; /* entries hold a whole table of `epoch` */
+  quilt_wire_peer *staging;
+  uint8_t *staged;
+  uint32_t staging_epoch;
+  uint16_t staging_total;
+  uint32_t staging_have;
+} paged;
 
 /* A burst of SESSION messages for a set of origins, to the patch or to the
  * overlay. */
@@ -80,14 +96,8 @@ struct quilt_node {
   uint64_t seq;        /* last published */
   unsigned join_backoff;
 
-  quilt_wire_peer *peers;
-  uint32_t npeers;
-  uint32_t peers_epoch;
-  quilt_wire_peer *staging; /* pages of a newer PEERS table */
-  uint8_t *staged;
-  uint32_t staging_epoch;
-  uint16_t staging_total;
-  uint32_t staging_have;
+  paged wao;     /* PEERS: the primaries of all patches */
+  paged mtab;    /* MEMBERS: the members of this host's patch */
 
   nack_entry *nacks;
   uint32_t nnacks, cap_nacks;
@@ -160,6 +170,12 @@ size_t quilt__node_members(const quilt_node *n, const quilt_wire_node **out) {
   return n->nmembers;
 }
 
+const quilt_addr *quilt__node_primary_addr(const quilt_node *n) {
+  if (!n->joined || n->pi.nreps == 0 || n->pi.reps[0].id == n->cfg.id)
+    return NULL;
+  return &n->pi.reps[0].addr;
+}
+
 const quilt_addr *quilt__node_member_addr(const quilt_node *n, uint64_t id) {
   for (uint32_t i = 0; i < n->nmembers; i++)
     if (n->members[i].id == id)
@@ -189,16 +205,16 @@ static int is_primary(const quilt_node *n) {
 
 static const quilt_wire_peer *peer_by_patch(const quilt_node *n,
                                             uint32_t patch) {
-  for (uint32_t i = 0; i < n->npeers; i++)
-    if (n->peers[i].patch_id == patch)
-      return &n->peers[i];
+  for (uint32_t i = 0; i < n->wao.n; i++)
+    if (n->wao.entries[i].patch_id == patch)
+      return &n->wao.entries[i];
   return NULL;
 }
 
 static const quilt_wire_peer *peer_by_node(const quilt_node *n, uint64_t id) {
-  for (uint32_t i = 0; i < n->npeers; i++)
-    if (n->peers[i].node.id == id)
-      return &n->peers[i];
+  for (uint32_t i = 0; i < n->wao.n; i++)
+    if (n->wao.entries[i].node.id == id)
+      return &n->wao.entries[i];
   return NULL;
 }
 
@@ -263,10 +279,10 @@ static void ann_fire(quilt_node *n, announcer *a, int wao, uint64_t now) {
     if (!len)
       break;
     if (wao) {
-      for (uint32_t p = 0; p < n->npeers; p++)
-        if (n->peers[p].patch_id != n->pi.patch_id &&
-            n->peers[p].node.id != n->cfg.id)
-          quilt__node_send(n, &n->peers[p].node.addr, n->buf, len);
+      for (uint32_t p = 0; p < n->wao.n; p++)
+        if (n->wao.entries[p].patch_id != n->pi.patch_id &&
+            n->wao.entries[p].node.id != n->cfg.id)
+          quilt__node_send(n, &n->wao.entries[p].node.addr, n->buf, len);
     } else if (n->proto) {
       n->proto->send_all(n, n->pstate, n->buf, len, now);
     }
@@ -292,6 +308,7 @@ static void ann_fire(quilt_node *n, announcer *a, int wao, uint64_t now) {
 }
 
 static void touch_own_patch_origins(quilt_node *n, uint64_t now);
+static void paged_reset(paged *t);
 
 /* ---- NACK scheduling ---- */
 
@@ -302,12 +319,20 @@ static nack_entry *nack_find(quilt_node *n, uint64_t origin) {
   return NULL;
 }
 
-/* Makes sure an origin with an open gap has a NACK scheduled. */
-static void nack_ensure(quilt_node *n, uint64_t origin, uint64_t now) {
+/* Makes sure an origin with an open gap has a NACK scheduled; `from`
+ * (NULL when unknown) sent or announced the origin's data just now. */
+static void nack_ensure(quilt_node *n, uint64_t origin,
+                        const quilt_addr *from, uint64_t now) {
   quilt_origin_view v;
   if (origin == n->cfg.id || !quilt_delivery_origin(n->dlv, origin, &v) ||
-      v.highest < v.next || nack_find(n, origin))
+      v.highest < v.next)
     return;
+  nack_entry *have = nack_find(n, origin);
+  if (have) {
+    if (from)
+      have->holder = *from;
+    return;
+  }
   if (n->nnacks == n->cap_nacks) {
     uint32_t cap = n->cap_nacks ? n->cap_nacks * 2 : 16;
     nack_entry *e = realloc(n->nacks, cap * sizeof *e);
@@ -321,6 +346,10 @@ static void nack_ensure(quilt_node *n, uint64_t origin, uint64_t now) {
   e->due_ns = now + quilt__node_random(n, n->cfg.nack_delay_min_ns,
                                        n->cfg.nack_delay_max_ns);
   e->interval_ns = n->cfg.nack_retry_ns;
+  if (from)
+    e->holder = *from;
+  else
+    memset(&e->holder, 0, sizeof e->holder);
 }
 
 static void nack_send(quilt_node *n, nack_entry *e, uint64_t now) {
@@ -344,7 +373,8 @@ static void nack_send(quilt_node *n, nack_entry *e, uint64_t now) {
   if (up && up->node.id != n->cfg.id)
     quilt__node_send(n, &up->node.addr, n->buf, len);
   else if (n->proto)
-    n->proto->send_nack(n, n->pstate, e->origin, n->buf, len, now);
+    n->proto->send_nack(n, n->pstate, e->origin,
+                        e->holder.ip ? &e->holder : NULL, n->buf, len, now);
   n->ctr.nacks_sent++;
 }
 
@@ -447,11 +477,11 @@ static void forward_to_overlay(quilt_node *n, const quilt_msg_data *d,
   size_t len = encode(n, &m);
   if (!len)
     return;
-  for (uint32_t p = 0; p < n->npeers; p++) {
-    if (n->peers[p].patch_id == n->pi.patch_id ||
-        n->peers[p].node.id == n->cfg.id)
+  for (uint32_t p = 0; p < n->wao.n; p++) {
+    if (n->wao.entries[p].patch_id == n->pi.patch_id ||
+        n->wao.entries[p].node.id == n->cfg.id)
       continue;
-    quilt__node_send(n, &n->peers[p].node.addr, n->buf, len);
+    quilt__node_send(n, &n->wao.entries[p].node.addr, n->buf, len);
     n->ctr.forwarded++;
   }
   ann_touch(n, &n->wao_ann, d->origin, now);
@@ -525,6 +555,7 @@ static void send_heartbeat(quilt_node *n) {
   m.u.heartbeat.euid = n->cfg.euid;
   m.u.heartbeat.patch_id = n->joined ? n->pi.patch_id : 0;
   m.u.heartbeat.role = (uint8_t)quilt__node_role(n);
+  m.u.heartbeat.epoch = n->joined ? n->pi.epoch : 0;
   size_t len = encode(n, &m);
   if (len)
     quilt__node_send(n, &n->cfg.bootstrap, n->buf, len);
@@ -561,6 +592,7 @@ static void handle_patch_info(quilt_node *n, const quilt_msg_patch_info *pi,
       n->ctl_due_ns = now; /* a new representative confirms at once */
   } else {
     leave_patch(n);
+    paged_reset(&n->mtab); /* another patch: its own member list */
     n->pi = *pi;
     n->proto = ops;
     if (ops->start(n, &n->pstate, pi, now) != 0) {
@@ -579,52 +611,112 @@ static void handle_patch_info(quilt_node *n, const quilt_msg_patch_info *pi,
     n->cb.patch_changed(n->user, n->pi.patch_id, n->pi.protocol, n->pi.role);
 }
 
-static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
-                         uint64_t now) {
-  if (p->epoch < n->peers_epoch || (p->epoch == n->peers_epoch && n->peers))
-    return;
-  if (p->total > QUILT_NODE_MAX_PEERS) {
-    n->ctr.malformed++;
-    return;
-  }
-  if (!n->staging || p->epoch != n->staging_epoch ||
-      p->total != n->staging_total) {
-    free(n->staging);
-    free(n->staged);
-    n->staging = calloc(p->total ? p->total : 1, sizeof *n->staging);
-    n->staged = calloc(p->total ? p->total : 1, 1);
-    if (!n->staging || !n->staged) {
-      free(n->staging);
-      free(n->staged);
-      n->staging = NULL;
-      n->staged = NULL;
-      return;
+static void paged_reset(paged *t) {
+  free(t->entries);
+  free(t->staging);
+  free(t->staged);
+  memset(t, 0, sizeof *t);
+}
+
+/* Takes one page; returns 1 when it completed a newer table, now in
+ * t->entries. */
+static int paged_accept(paged *t, const quilt_msg_peers *p,
+                        uint32_t max_total) {
+  if (p->epoch < t->epoch || (p->epoch == t->epoch && t->complete))
+    return 0;
+  if (p->total > max_total)
+    return 0;
+  if (!t->staging || p->epoch != t->staging_epoch ||
+      p->total != t->staging_total) {
+    free(t->staging);
+    free(t->staged);
+    t->staging = calloc(p->total ? p->total : 1, sizeof *t->staging);
+    t->staged = calloc(p->total ? p->total : 1, 1);
+    if (!t->staging || !t->staged) {
+      free(t->staging);
+      free(t->staged);
+      t->staging = NULL;
+      t->staged = NULL;
+      return 0;
     }
-    n->staging_epoch = p->epoch;
-    n->staging_total = p->total;
-    n->staging_have = 0;
+    t->staging_epoch = p->epoch;
+    t->staging_total = p->total;
+    t->staging_have = 0;
   }
   for (uint32_t i = 0; i < p->count; i++) {
     uint32_t at = (uint32_t)p->offset + i;
     if (at >= p->total)
       break;
-    if (!n->staged[at]) {
-      n->staged[at] = 1;
-      n->staging_have++;
+    if (!t->staged[at]) {
+      t->staged[at] = 1;
+      t->staging_have++;
     }
-    n->staging[at] = p->entries[i];
+    t->staging[at] = p->entries[i];
   }
-  if (n->staging_have < n->staging_total)
+  if (t->staging_have < t->staging_total)
+    return 0;
+  free(t->entries);
+  free(t->staged);
+  t->entries = t->staging;
+  t->n = t->staging_total;
+  t->epoch = t->staging_epoch;
+  t->complete = 1;
+  t->staging = NULL;
+  t->staged = NULL;
+  return 1;
+}
+
+static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
+                         uint64_t now) {
+  if (p->total > QUILT_NODE_MAX_PEERS) {
+    n->ctr.malformed++;
     return;
-  free(n->peers);
-  free(n->staged);
-  n->peers = n->staging;
-  n->npeers = n->staging_total;
-  n->peers_epoch = n->staging_epoch;
-  n->staging = NULL;
-  n->staged = NULL;
-  if (is_primary(n))
+  }
+  if (paged_accept(&n->wao, p, QUILT_NODE_MAX_PEERS) && is_primary(n))
     touch_own_patch_origins(n, now);
+}
+
+/* Tells a member this host just learnt of how far its own stream goes, so
+ * that messages published before the two knew of each other are noticed
+ * and repaired rather than silently missed. */
+static void announce_self_to(quilt_node *n, const quilt_addr *to) {
+  if (n->seq == 0)
+    return;
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_SESSION);
+  m.u.session.count = 1;
+  m.u.session.entries[0].origin = n->cfg.id;
+  m.u.session.entries[0].seq = n->seq;
+  size_t len = encode(n, &m);
+  if (len) {
+    quilt__node_send(n, to, n->buf, len);
+    n->ctr.sessions_sent++;
+  }
+}
+
+/* MEMBERS: the bootstrap server's list of this patch's members (for
+ * protocols that address members one by one); it replaces the list. */
+static void handle_members(quilt_node *n, const quilt_msg_peers *p) {
+  if (!n->joined || (p->count > 0 && p->entries[0].patch_id != n->pi.patch_id))
+    return;
+  if (!paged_accept(&n->mtab, p, QUILT_NODE_MAX_MEMBERS))
+    return;
+  quilt_wire_node *m = calloc(n->mtab.n ? n->mtab.n : 1, sizeof *m);
+  if (!m)
+    return;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < n->mtab.n; i++)
+    if (n->mtab.entries[i].node.id != n->cfg.id &&
+        n->mtab.entries[i].patch_id == n->pi.patch_id) {
+      const quilt_wire_node *w = &n->mtab.entries[i].node;
+      if (!quilt__node_member_addr(n, w->id))
+        announce_self_to(n, &w->addr);
+      m[k++] = *w;
+    }
+  free(n->members);
+  n->members = m;
+  n->nmembers = k;
+  n->cap_members = n->mtab.n ? n->mtab.n : 1;
 }
 
 /* ---- data plane ---- */
@@ -646,8 +738,14 @@ static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
                    uint64_t now) {
   if (!is_primary(n))
     return;
-  if (d->origin_patch == n->pi.patch_id)
+  if (d->origin_patch == n->pi.patch_id) {
     forward_to_overlay(n, d, now);
+    /* The primary announces its patch's messages in the patch too: should
+     * the origin die before its own SESSIONs go out, members that lost
+     * the message still learn that it exists, and NACK for it. */
+    if (sender != n->cfg.id)
+      ann_touch(n, &n->patch_ann, d->origin, now);
+  }
   else if (peer_by_node(n, sender) ||
            (!(d->flags & QUILT_DATA_REPAIR) && !is_patch_rep(n, sender)))
     inject_into_patch(n, d, now);
@@ -666,10 +764,11 @@ static void handle_data(quilt_node *n, const quilt_addr *from,
   if (n->proto && n->proto->on_data)
     n->proto->on_data(n, n->pstate, from, d, dg, len, now);
   bridge(n, d, m->hdr.sender, now);
-  nack_ensure(n, d->origin, now);
+  nack_ensure(n, d->origin, from, now);
 }
 
-static void handle_session(quilt_node *n, const quilt_msg *m, uint64_t now) {
+static void handle_session(quilt_node *n, const quilt_addr *from,
+                           const quilt_msg *m, uint64_t now) {
   const quilt_wire_peer *peer = peer_by_node(n, m->hdr.sender);
   uint32_t patch = peer ? peer->patch_id : 0;
   for (uint32_t i = 0; i < m->u.session.count; i++) {
@@ -677,7 +776,7 @@ static void handle_session(quilt_node *n, const quilt_msg *m, uint64_t now) {
     if (e->origin == n->cfg.id)
       continue;
     quilt_delivery_announce(n->dlv, e->origin, e->seq, patch, now);
-    nack_ensure(n, e->origin, now);
+    nack_ensure(n, e->origin, from, now);
   }
 }
 
@@ -737,13 +836,16 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
   case QUILT_MSG_PEERS:
     handle_peers(n, &m.u.peers, now);
     break;
+  case QUILT_MSG_MEMBERS:
+    handle_members(n, &m.u.peers);
+    break;
   case QUILT_MSG_DATA:
     if (n->joined)
       handle_data(n, from, &m, buf, len, now);
     break;
   case QUILT_MSG_SESSION:
     if (n->joined)
-      handle_session(n, &m, now);
+      handle_session(n, from, &m, now);
     break;
   case QUILT_MSG_NACK:
     if (n->joined)
@@ -901,7 +1003,7 @@ void quilt_node_status_get(const quilt_node *n, quilt_node_status *s) {
     s->role = n->pi.role;
     s->epoch = n->pi.epoch;
   }
-  s->npeers = n->npeers;
+  s->npeers = n->wao.n;
 }
 
 int quilt_node_origin_get(const quilt_node *n, uint64_t origin,
@@ -940,9 +1042,8 @@ void quilt_node_del(quilt_node *n) {
     return;
   leave_patch(n);
   quilt_delivery_del(n->dlv);
-  free(n->peers);
-  free(n->staging);
-  free(n->staged);
+  paged_reset(&n->wao);
+  paged_reset(&n->mtab);
   free(n->nacks);
   free(n->repairs);
   free(n->patch_ann.origins);

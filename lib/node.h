@@ -143,6 +143,9 @@ const quilt_node_config *quilt__node_config(const quilt_node *n);
 uint64_t quilt__node_random(quilt_node *n, uint64_t lo, uint64_t hi);
 /* The static members (quilt_node_add_member). */
 size_t quilt__node_members(const quilt_node *n, const quilt_wire_node **out);
+/* Address of the patch's primary representative (NULL when unknown or
+ * when this host is the primary). */
+const quilt_addr *quilt__node_primary_addr(const quilt_node *n);
 /* Address of a member by id, or NULL. */
 const quilt_addr *quilt__node_member_addr(const quilt_node *n, uint64_t id);
 

@@ -46,9 +46,12 @@ typedef struct quilt_proto_ops {
   void (*send_all)(quilt_node *n, void *state, const uint8_t *dg, size_t len,
                    uint64_t now_ns);
 
-  /* Sends a NACK datagram for origin to whoever in the patch can repair. */
+  /* Sends a NACK datagram for origin to whoever in the patch can repair.
+   * holder, when not NULL, is the host that last sent or announced the
+   * origin's data here (it holds what it announced). */
   void (*send_nack)(quilt_node *n, void *state, uint64_t origin,
-                    const uint8_t *dg, size_t len, uint64_t now_ns);
+                    const quilt_addr *holder, const uint8_t *dg, size_t len,
+                    uint64_t now_ns);
 
   /* How to answer a NACK heard from `from`: after a delay (so that others
    * may answer first and be heard, suppressing this answer) and either to
@@ -60,6 +63,11 @@ typedef struct quilt_proto_ops {
    * host's own NACK for the same messages (true where NACKs are heard by
    * all, as with multicast). */
   int nack_suppression;
+
+  /* Whether members need the list of their patch's members (MEMBERS from
+   * the bootstrap server), as a protocol that addresses them one by one
+   * does.  Such a patch is kept to the server's members_max hosts. */
+  int needs_members;
 
   /* Optional: a new data message was accepted from `from` (tree protocols
    * forward it on). */

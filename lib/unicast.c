@@ -4,7 +4,9 @@
  *
  * The naive baseline of the data-centre scenario, and the fallback for a
  * small patch without multicast.  A NACK goes to the origin, which holds
- * every message it sent; the repair goes back to the requester alone.
+ * every message it sent, or for a message from another patch to the
+ * patch's primary, which bridged it; the repair goes back to the requester
+ * alone.
  */
 #include "node.h"
 #include "proto.h"
@@ -34,10 +36,18 @@ static void unicast_send_all(quilt_node *n, void *state, const uint8_t *dg,
 }
 
 static void unicast_send_nack(quilt_node *n, void *state, uint64_t origin,
-                              const uint8_t *dg, size_t len, uint64_t now) {
+                              const quilt_addr *holder, const uint8_t *dg,
+                              size_t len, uint64_t now) {
   (void)state;
   (void)now;
+  /* The origin holds all it sent; a message from another patch came
+   * through this patch's primary, which holds it or gets it upstream (the
+   * host that last announced it is asked when no primary is known). */
   const quilt_addr *to = quilt__node_member_addr(n, origin);
+  if (!to)
+    to = quilt__node_primary_addr(n);
+  if (!to)
+    to = holder;
   if (to)
     quilt__node_send(n, to, dg, len);
 }
@@ -60,4 +70,5 @@ const quilt_proto_ops quilt_proto_unicast = {
     .send_nack = unicast_send_nack,
     .repair_policy = unicast_repair_policy,
     .nack_suppression = 0,
+    .needs_members = 1,
 };

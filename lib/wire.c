@@ -23,7 +23,7 @@
 #define WIRE_NODE_LEN (8 + WIRE_ADDR_LEN) /* id u64, addr */
 #define WIRE_JOIN_LEN (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 1)
 #define WIRE_PATCH_INFO_FIXED (4 + 1 + 1 + 4 + WIRE_ADDR_LEN + 2 + 1)
-#define WIRE_HEARTBEAT_LEN (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 4 + 1)
+#define WIRE_HEARTBEAT_LEN (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 4 + 1 + 4)
 #define WIRE_PEERS_FIXED (4 + 2 + 2 + 1)
 #define WIRE_PEER_LEN (4 + WIRE_NODE_LEN)
 #define WIRE_DATA_FIXED (8 + 8 + 8 + 4 + 1 + 2)
@@ -170,6 +170,7 @@ static int decode_heartbeat(wire_reader *r, quilt_msg_heartbeat *hb) {
     return rc;
   hb->patch_id = get_u32(r);
   hb->role = get_u8(r);
+  hb->epoch = get_u32(r);
   if (r->short_read)
     return QUILT_ERR_TRUNCATED;
   if (hb->role > QUILT_ROLE_BACKUP)
@@ -484,6 +485,7 @@ static void encode_body(wire_writer *w, const quilt_msg *m) {
     put_euid(w, &m->u.heartbeat.euid);
     put_u32(w, m->u.heartbeat.patch_id);
     put_u8(w, m->u.heartbeat.role);
+    put_u32(w, m->u.heartbeat.epoch);
     break;
   case QUILT_MSG_PEERS:
   case QUILT_MSG_MEMBERS: {

@@ -100,6 +100,8 @@ typedef struct quilt_msg_heartbeat {
   quilt_euid euid;
   uint32_t patch_id; /* the patch the host believes it is in, 0 = none */
   uint8_t role;      /* the role it believes it holds */
+  uint32_t epoch;    /* epoch of its latest PATCH_INFO, so the server sees
+                        a host that missed a change */
 } quilt_msg_heartbeat;
 
 /* PEERS: the primaries of all patches, paged.  total is the number of

@@ -173,6 +173,7 @@ typedef struct sim {
 
   quilt_sim_result *r;
   uint64_t *excess_hist; /* debugging: latency above the bound, binned */
+  uint64_t trace_origin;  /* debugging: origin whose packets are printed */
 } sim;
 
 static void fail(sim *s, const char *what, uint32_t host) {
@@ -616,6 +617,12 @@ static int boot_create(sim *s) {
   bc.id = SIM_BOOT_ID;
   bc.rules = s->p->rules;
   bc.incarnation = (uint8_t)s->boot_incarnation;
+  if (s->p->protocol == QUILT_SIM_UNICAST) {
+    /* The baseline is one patch of every host, whose members the simulator
+     * hands out itself. */
+    bc.send_members = 0;
+    bc.members_max = 0;
+  }
   quilt_bootstrap_callbacks bcb = {boot_send};
   return quilt_bootstrap_new(&s->boot, &bc, &bcb, s);
 }
@@ -753,6 +760,28 @@ static void count_pairs(const sim *s, uint64_t *expected, uint64_t *delivered,
     *orphans_out = orphans;
 }
 
+/* Debugging aid: prints every DATA, NACK and SESSION about one origin as
+ * it arrives (QUILT_SIM_TRACE_ORIGIN=<node id>). */
+static void trace_packet(const sim *s, const ev *e) {
+  quilt_msg m;
+  if (quilt_wire_decode(&m, e->p->data, e->p->len) != 0)
+    return;
+  double t = (double)s->now / 1e9;
+  if (m.hdr.type == QUILT_MSG_DATA && m.u.data.origin == s->trace_origin)
+    fprintf(stderr, "%.6f DATA seq %llu flags %u: %u -> %u\n", t,
+            (unsigned long long)m.u.data.seq, m.u.data.flags, e->from,
+            e->host);
+  if (m.hdr.type == QUILT_MSG_NACK && m.u.nack.origin == s->trace_origin)
+    fprintf(stderr, "%.6f NACK from %llu: %u -> %u\n", t,
+            (unsigned long long)m.u.nack.ranges[0].first, e->from, e->host);
+  if (m.hdr.type == QUILT_MSG_SESSION)
+    for (unsigned k = 0; k < m.u.session.count; k++)
+      if (m.u.session.entries[k].origin == s->trace_origin)
+        fprintf(stderr, "%.6f SESSION seq %llu: %u -> %u\n", t,
+                (unsigned long long)m.u.session.entries[k].seq, e->from,
+                e->host);
+}
+
 static void handle(sim *s, const ev *e) {
   switch (e->kind) {
   case EV_PACKET: {
@@ -766,6 +795,8 @@ static void handle(sim *s, const ev *e) {
     } else if (h->alive) {
       quilt_addr from = host_addr(e->from);
       note_seen(s, e->host, e->p);
+      if (s->trace_origin)
+        trace_packet(s, e);
       int rc = quilt_node_read(h->node, &from, e->p->data, e->p->len, s->now);
       if (rc < 0)
         s->r->malformed_dropped++;
@@ -871,6 +902,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   s.errlen = errlen;
   s.r = r;
   s.trace = 0xcbf29ce484222325ULL;
+  if (getenv("QUILT_SIM_TRACE_ORIGIN"))
+    s.trace_origin = strtoull(getenv("QUILT_SIM_TRACE_ORIGIN"), NULL, 10);
   if (getenv("QUILT_SIM_DEBUG_EXCESS"))
     s.excess_hist = calloc(10, sizeof *s.excess_hist);
   int rc = setup(&s);

@@ -212,6 +212,7 @@ static int heartbeat(fx *f, bhost *h) {
   m.u.heartbeat.euid = h->euid;
   m.u.heartbeat.patch_id = h->patch;
   m.u.heartbeat.role = h->role;
+  m.u.heartbeat.epoch = h->epoch;
   h->last_hb_ns = f->now;
   return send_dg(f, &m);
 }

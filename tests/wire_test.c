@@ -92,6 +92,7 @@ static void make_sample(quilt_msg *m, unsigned type, int maximal) {
     m->u.heartbeat.euid = rnd_euid();
     m->u.heartbeat.patch_id = maximal ? UINT32_MAX : 7;
     m->u.heartbeat.role = maximal ? QUILT_ROLE_BACKUP : QUILT_ROLE_MEMBER;
+    m->u.heartbeat.epoch = maximal ? UINT32_MAX : 3;
     break;
   case QUILT_MSG_LEAVE:
   case QUILT_MSG_REJOIN:
@@ -195,7 +196,8 @@ static int msg_eq(const quilt_msg *a, const quilt_msg *b) {
     return addr_eq(&a->u.heartbeat.addr, &b->u.heartbeat.addr) &&
            euid_eq(&a->u.heartbeat.euid, &b->u.heartbeat.euid) &&
            a->u.heartbeat.patch_id == b->u.heartbeat.patch_id &&
-           a->u.heartbeat.role == b->u.heartbeat.role;
+           a->u.heartbeat.role == b->u.heartbeat.role &&
+           a->u.heartbeat.epoch == b->u.heartbeat.epoch;
   case QUILT_MSG_LEAVE:
   case QUILT_MSG_REJOIN:
     return 1;
@@ -293,7 +295,7 @@ static void test_roundtrip_typical(void **state) {
 static void test_roundtrip_max(void **state) {
   check_roundtrip(QUILT_MSG_JOIN, 1, 43);
   check_roundtrip(QUILT_MSG_PATCH_INFO, 1, 147);
-  check_roundtrip(QUILT_MSG_HEARTBEAT, 1, 47);
+  check_roundtrip(QUILT_MSG_HEARTBEAT, 1, 51);
   check_roundtrip(QUILT_MSG_LEAVE, 1, 16);
   check_roundtrip(QUILT_MSG_REJOIN, 1, 16);
   check_roundtrip(QUILT_MSG_PEERS, 1, 1177);
