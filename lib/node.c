@@ -824,6 +824,8 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
     n->ctr.foreign++;
     return 0;
   }
+  if (m.hdr.sender == n->cfg.id)
+    return 0; /* our own multicast, looped back by the host's stack */
   switch (m.hdr.type) {
   case QUILT_MSG_PATCH_INFO:
     handle_patch_info(n, &m.u.patch_info, now);
