@@ -79,4 +79,5 @@ const quilt_proto_ops quilt_proto_ipmc = {
     .send_nack = ipmc_send_nack,
     .repair_policy = ipmc_repair_policy,
     .nack_suppression = 1,
+    .multicast = 1,
 };

@@ -740,10 +740,12 @@ static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
     return;
   if (d->origin_patch == n->pi.patch_id) {
     forward_to_overlay(n, d, now);
-    /* The primary announces its patch's messages in the patch too: should
-     * the origin die before its own SESSIONs go out, members that lost
-     * the message still learn that it exists, and NACK for it. */
-    if (sender != n->cfg.id)
+    /* Where it is one datagram, the primary announces its patch's
+     * messages in the patch too: should the origin die before its own
+     * SESSIONs go out, members that lost the message still learn that it
+     * exists, and NACK for it.  (Where announcing means a copy per member,
+     * the origin's own announcements stay the only ones.) */
+    if (sender != n->cfg.id && n->proto && n->proto->multicast)
       ann_touch(n, &n->patch_ann, d->origin, now);
   }
   else if (peer_by_node(n, sender) ||

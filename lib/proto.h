@@ -64,6 +64,10 @@ typedef struct quilt_proto_ops {
    * all, as with multicast). */
   int nack_suppression;
 
+  /* Whether send_all is one datagram that every member hears (multicast),
+   * so that extra announcements to the whole patch are cheap. */
+  int multicast;
+
   /* Whether members need the list of their patch's members (MEMBERS from
    * the bootstrap server), as a protocol that addresses them one by one
    * does.  Such a patch is kept to the server's members_max hosts. */
