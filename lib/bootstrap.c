@@ -35,6 +35,8 @@ typedef struct host {
   uint64_t last_seen_ns;
   int used;
   int rep_acked; /* its heartbeats say it knows it is a representative */
+  int claimed;   /* was a representative of its patch under a previous
+                    server (said so in the heartbeat that admitted it) */
 } host;
 
 typedef struct patch {
@@ -481,24 +483,45 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
   patch *p = &b->patches[pslot];
   members_changed(b, p, now);
   int had_primary = p->nreps > 0;
-  /* A host that was a representative of this very patch stays one while
-   * there is room: a rebuilt table keeps the primaries that are working. */
-  if (role_hint != QUILT_ROLE_MEMBER && patch_hint == p->id &&
-      p->nreps < b->cfg.reps_per_patch) {
-    if (role_hint == QUILT_ROLE_PRIMARY && p->nreps > 0) {
-      /* The primary heard from first was the backup: the old primary
-       * takes its place back. */
-      memmove(&p->reps[1], &p->reps[0], p->nreps * sizeof p->reps[0]);
-      p->reps[0] = slot;
-      p->nreps++;
-      send_patch_info(b, p->reps[1]);
-    } else {
-      p->reps[p->nreps++] = slot;
+  /* A host that was a representative of this very patch stays one: a
+   * rebuilt table keeps the representatives that are working.  It takes
+   * the place of one the rebuilt table chose in the meantime (a member
+   * whose heartbeat happened to arrive first), never of one that also was
+   * a representative before. */
+  if (role_hint != QUILT_ROLE_MEMBER && patch_hint == p->id) {
+    h->claimed = 1;
+    if (p->nreps == b->cfg.reps_per_patch) {
+      for (int r = (int)p->nreps - 1; r >= 0; r--) {
+        uint32_t victim = p->reps[r];
+        if (victim == slot || b->hosts[victim].claimed)
+          continue;
+        memmove(&p->reps[r], &p->reps[r + 1],
+                (p->nreps - (uint32_t)r - 1) * sizeof p->reps[0]);
+        p->nreps--;
+        b->hosts[victim].rep_acked = 0;
+        if (r == 0)
+          had_primary = 0;
+        send_patch_info(b, victim); /* now a member */
+        break;
+      }
     }
-    p->epoch++;
-    if (!had_primary || p->reps[0] == slot)
-      peers_changed(b, now);
-    had_primary = 1;
+    if (p->nreps < b->cfg.reps_per_patch) {
+      if (role_hint == QUILT_ROLE_PRIMARY ||
+          (p->nreps > 0 && !b->hosts[p->reps[0]].claimed)) {
+        /* Back in first place: the primary that worked before. */
+        memmove(&p->reps[1], &p->reps[0], p->nreps * sizeof p->reps[0]);
+        p->reps[0] = slot;
+        p->nreps++;
+        if (p->nreps > 1)
+          send_patch_info(b, p->reps[1]);
+      } else {
+        p->reps[p->nreps++] = slot;
+      }
+      p->epoch++;
+      if (!had_primary || p->reps[0] == slot)
+        peers_changed(b, now);
+      had_primary = 1;
+    }
   }
   if (fill_reps(b, p) > 0) {
     p->epoch++;

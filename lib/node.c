@@ -95,6 +95,7 @@ struct quilt_node {
   uint64_t ctl_due_ns; /* next JOIN retry or HEARTBEAT */
   uint64_t seq;        /* last published */
   unsigned join_backoff;
+  uint64_t server_id; /* node id of the bootstrap server we hear from */
 
   paged wao;     /* PEERS: the primaries of all patches */
   paged mtab;    /* MEMBERS: the members of this host's patch */
@@ -364,12 +365,26 @@ static void nack_send(quilt_node *n, nack_entry *e, uint64_t now) {
   if (!len)
     return;
   /* A primary asks the primary of the origin's patch across the overlay;
-   * everyone else asks inside the patch. */
+   * everyone else asks inside the patch.  When the origin's patch is not
+   * known (it was announced by a primary missing from an older table of
+   * primaries), the announcer, once the table lists it, says which. */
   quilt_origin_view v;
   const quilt_wire_peer *up = NULL;
-  if (is_primary(n) && quilt_delivery_origin(n->dlv, e->origin, &v) &&
-      v.origin_patch != 0 && v.origin_patch != n->pi.patch_id)
-    up = peer_by_patch(n, v.origin_patch);
+  if (is_primary(n) && quilt_delivery_origin(n->dlv, e->origin, &v)) {
+    if (v.origin_patch == 0 && e->holder.ip) {
+      for (uint32_t i = 0; i < n->wao.n && !up; i++)
+        if (quilt_addr_eq(&n->wao.entries[i].node.addr, &e->holder))
+          up = &n->wao.entries[i];
+      if (up) {
+        if (up->patch_id == n->pi.patch_id)
+          up = NULL;
+        else
+          quilt_delivery_announce(n->dlv, e->origin, 1, up->patch_id, now);
+      }
+    } else if (v.origin_patch != 0 && v.origin_patch != n->pi.patch_id) {
+      up = peer_by_patch(n, v.origin_patch);
+    }
+  }
   if (up && up->node.id != n->cfg.id)
     quilt__node_send(n, &up->node.addr, n->buf, len);
   else if (n->proto)
@@ -572,6 +587,20 @@ static void leave_patch(quilt_node *n) {
   n->pstate = NULL;
   n->proto = NULL;
   n->joined = 0;
+}
+
+/* A bootstrap server that restarted is a new server (a new node id): the
+ * epochs it announces start afresh, so the ones kept from the old server
+ * must not make its PATCH_INFO and PEERS look stale. */
+static void note_server(quilt_node *n, uint64_t sender) {
+  if (sender == n->server_id)
+    return;
+  n->server_id = sender;
+  n->pi.epoch = 0;
+  n->wao.epoch = 0;
+  n->wao.complete = 0;
+  n->mtab.epoch = 0;
+  n->mtab.complete = 0;
 }
 
 static void handle_patch_info(quilt_node *n, const quilt_msg_patch_info *pi,
@@ -830,6 +859,7 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
     return 0; /* our own multicast, looped back by the host's stack */
   switch (m.hdr.type) {
   case QUILT_MSG_PATCH_INFO:
+    note_server(n, m.hdr.sender);
     handle_patch_info(n, &m.u.patch_info, now);
     break;
   case QUILT_MSG_REJOIN:
@@ -838,6 +868,7 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
     n->ctl_due_ns = now + n->cfg.join_retry_ns;
     break;
   case QUILT_MSG_PEERS:
+    note_server(n, m.hdr.sender);
     handle_peers(n, &m.u.peers, now);
     break;
   case QUILT_MSG_MEMBERS:

@@ -193,10 +193,6 @@ static uint64_t node_id(const sim *s, uint32_t i) {
   return ((uint64_t)s->hosts[i].incarnation << 32) | ((uint64_t)i + 1);
 }
 
-static uint32_t host_of_id(uint64_t id) {
-  return (uint32_t)(id & 0xffffffffu) - 1;
-}
-
 static quilt_addr host_addr(uint32_t i) {
   quilt_addr a = {SIM_ADDR_BASE + i + 1, SIM_PORT};
   return a;
@@ -521,23 +517,23 @@ static void crash(sim *s, uint32_t i) {
   h->timer_gen++;
 }
 
+/* Crashes every host that is a primary representative (as the hosts
+ * themselves believe: the server may be down). */
 static void crash_primaries(sim *s) {
-  size_t np = quilt_bootstrap_patch_count(s->boot);
-  for (size_t i = 0; i < np; i++) {
-    quilt_bootstrap_patch p;
-    quilt_bootstrap_patch_get(s->boot, i, &p);
-    if (p.nreps == 0)
+  for (uint32_t h = 0; h < s->n; h++) {
+    if (!s->hosts[h].alive)
       continue;
-    uint32_t h = host_of_id(p.reps[0]);
-    if (h < s->n && node_id(s, h) == p.reps[0]) {
-      crash(s, h);
-      if (s->p->restart_reps_ns) {
-        ev e = {0};
-        e.kind = EV_RESTART;
-        e.host = h;
-        e.t = s->now + s->p->restart_reps_ns;
-        push(s, &e);
-      }
+    quilt_node_status st;
+    quilt_node_status_get(s->hosts[h].node, &st);
+    if (!st.joined || st.role != QUILT_ROLE_PRIMARY)
+      continue;
+    crash(s, h);
+    if (s->p->restart_reps_ns) {
+      ev e = {0};
+      e.kind = EV_RESTART;
+      e.host = h;
+      e.t = s->now + s->p->restart_reps_ns;
+      push(s, &e);
     }
   }
 }
@@ -614,7 +610,7 @@ static void restart(sim *s, uint32_t i) {
 static int boot_create(sim *s) {
   quilt_bootstrap_config bc;
   quilt_bootstrap_config_default(&bc);
-  bc.id = SIM_BOOT_ID;
+  bc.id = SIM_BOOT_ID + s->boot_incarnation; /* a new server, a new id */
   bc.rules = s->p->rules;
   bc.incarnation = (uint8_t)s->boot_incarnation;
   if (s->p->protocol == QUILT_SIM_UNICAST) {
@@ -830,8 +826,7 @@ static void handle(sim *s, const ev *e) {
     publish(s);
     break;
   case EV_CRASH_REPS:
-    if (s->boot)
-      crash_primaries(s);
+    crash_primaries(s);
     break;
   case EV_RESTART:
     restart(s, e->host);
@@ -963,12 +958,14 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
       fprintf(stderr, "patch %u: %u members, primary %llu\n", bp.patch_id,
               bp.members, (unsigned long long)bp.reps[0]);
     }
-    for (uint32_t i = 0; i < s.n && shown < 20; i++) {
+    for (uint32_t i = 0; i < s.n && shown < 400; i++) {
       if (!s.hosts[i].alive)
         continue;
-      for (uint32_t m = 0; m < s.nmsgs && shown < 20; m++) {
+      for (uint32_t m = 0; m < s.nmsgs && shown < 400; m++) {
         uint64_t bit = (uint64_t)i * p->messages + m;
-        if (s.msgs[m].origin == i || (s.got[bit / 8] & (1u << (bit % 8))))
+        if (s.msgs[m].origin == i || (s.got[bit / 8] & (1u << (bit % 8))) ||
+            s.hosts[i].joined_ns > s.msgs[m].sent_ns ||
+            !message_survives(&s, m))
           continue;
         quilt_node_status st;
         quilt_node_status_get(s.hosts[i].node, &st);
