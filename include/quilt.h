@@ -47,6 +47,77 @@ typedef enum quilt_error {
  * (or "success" for 0, "unknown error" otherwise).  Never returns NULL. */
 const char *quilt_strerror(int err);
 
+/*
+ * ---- Hosts: joining a group, publishing, receiving ----
+ *
+ * A quilt_host is one member of one group.  It runs on a libuv loop (the
+ * caller's, or one it makes) and never blocks.  Callbacks run on that
+ * loop's thread; none may call quilt_host_free().  Every function here is
+ * to be called from the loop's thread.
+ */
+
+typedef struct quilt_host quilt_host;
+
+typedef struct quilt_host_options {
+  const char *bootstrap; /* "ADDR:PORT" of the bootstrap server (required) */
+  const char *group;     /* group name (required, 1..255 bytes) */
+  const char *bind_ip;   /* local IPv4 address to use (default 127.0.0.1);
+                            multicast is sent and joined on the interface
+                            that has it */
+  uint16_t port;         /* local UDP port, 0 = any */
+  int no_ipmc;           /* 1: behave as if IP multicast did not work here */
+  uint32_t region;       /* coarse location for the rules, 0 = unknown */
+} quilt_host_options;
+
+/* A message, delivered exactly once and in order per origin.  data is valid
+ * during the call only. */
+typedef void (*quilt_deliver_cb)(quilt_host *h, uint64_t origin,
+                                 uint64_t seq, const void *data, size_t len,
+                                 uint64_t latency_ns, void *user);
+/* Messages [first, first+count) of origin will never be delivered. */
+typedef void (*quilt_loss_cb)(quilt_host *h, uint64_t origin, uint64_t first,
+                              uint64_t count, void *user);
+
+/* Creates a host on `loop` (a uv_loop_t *, or NULL for the default loop).
+ * Nothing is sent until quilt_host_start().  Returns 0 or a negative code
+ * (QUILT_ERR_INVAL for bad options); *out is set on success only. */
+int quilt_host_new(quilt_host **out, void *loop, const quilt_host_options *o,
+                   quilt_deliver_cb deliver, quilt_loss_cb loss, void *user);
+
+/* Binds the sockets and joins the group through the bootstrap server.
+ * Returns 0 or QUILT_ERR_IO (a socket could not be set up). */
+int quilt_host_start(quilt_host *h);
+
+/* Whether the host has a patch yet (publishing needs one). */
+int quilt_host_joined(const quilt_host *h);
+
+/* Publishes data[0..len) to the group; returns its sequence number (>= 1)
+ * or QUILT_ERR_TOO_BIG (over 1353 bytes), QUILT_ERR_STATE (no patch yet).
+ * The data is copied. */
+int64_t quilt_host_publish(quilt_host *h, const void *data, size_t len);
+
+/* Tells the bootstrap server the host leaves, then closes its handles;
+ * `done` (may be NULL) runs once they are closed, after which the host may
+ * be freed. */
+void quilt_host_stop(quilt_host *h, void (*done)(quilt_host *h, void *user));
+
+/* Frees a stopped (or never started) host. */
+void quilt_host_free(quilt_host *h);
+
+/* What the host is: its node id, patch, role ("member", "primary",
+ * "backup") and protocol name; strings are static. */
+typedef struct quilt_host_info {
+  uint64_t id;
+  uint32_t patch_id;
+  const char *protocol;
+  const char *role;
+  uint64_t delivered;
+  uint64_t losses;
+  uint64_t malformed;
+} quilt_host_info;
+
+void quilt_host_info_get(const quilt_host *h, quilt_host_info *info);
+
 #ifdef __cplusplus
 }
 #endif

@@ -12,6 +12,9 @@ static const struct {
   int (*run)(int argc, char **argv);
   const char *summary;
 } commands[] = {
+    {"bootstrap", quilt_cmd_bootstrap, "run the bootstrap server"},
+    {"sub", quilt_cmd_sub, "join a group, print each message delivered"},
+    {"pub", quilt_cmd_pub, "join a group, publish each line of input"},
     {"sim", quilt_cmd_sim, "run a scenario in the deterministic simulator"},
     {"demo", quilt_cmd_demo, "a whole quilt on this machine"},
 };

@@ -1,0 +1,453 @@
+/*
+ * cmd_net.c -- `quilt bootstrap`, `quilt sub` and `quilt pub`: Quilt on
+ * real sockets (io/), on one libuv loop each.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <uv.h>
+
+#include "cli.h"
+#include "io.h"
+#include "proto.h"
+#include "quilt.h"
+#include "rules.h"
+
+/* ---- shared option parsing ---- */
+
+typedef struct opts {
+  const char *listen, *rules, *bootstrap, *group, *bind;
+  int no_ipmc;
+  uint64_t count;     /* sub: exit after this many messages (0 = never) */
+  uint64_t linger_ms; /* pub: stay this long after the last line */
+  uint64_t region;
+} opts;
+
+typedef struct flag {
+  const char *name;
+  int takes_value;
+} flag;
+
+/* Parses argv into o.  Returns -1 after printing a one-line error, 1 for
+ * --help, 0 otherwise. */
+static int parse(const char *cmd, int argc, char **argv, const flag *flags,
+                 opts *o) {
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    const flag *f = NULL;
+    for (const flag *g = flags; g->name; g++)
+      if (strcmp(a, g->name) == 0)
+        f = g;
+    if (strcmp(a, "--help") == 0)
+      return 1;
+    if (!f) {
+      fprintf(stderr, "%s: unknown option '%s' (see %s --help)\n", cmd, a,
+              cmd);
+      return -1;
+    }
+    const char *v = NULL;
+    if (f->takes_value) {
+      if (i + 1 >= argc) {
+        fprintf(stderr, "%s: %s needs a value (see %s --help)\n", cmd, a,
+                cmd);
+        return -1;
+      }
+      v = argv[++i];
+    }
+    if (strcmp(a, "--listen") == 0)
+      o->listen = v;
+    else if (strcmp(a, "--rules") == 0)
+      o->rules = v;
+    else if (strcmp(a, "--bootstrap") == 0)
+      o->bootstrap = v;
+    else if (strcmp(a, "--group") == 0)
+      o->group = v;
+    else if (strcmp(a, "--bind") == 0)
+      o->bind = v;
+    else if (strcmp(a, "--no-ipmc") == 0)
+      o->no_ipmc = 1;
+    else if (strcmp(a, "--count") == 0) {
+      if (cli_parse_u64(cmd, a, v, 1, UINT64_MAX, &o->count) < 0)
+        return -1;
+    } else if (strcmp(a, "--linger-ms") == 0) {
+      if (cli_parse_u64(cmd, a, v, 0, 3600000, &o->linger_ms) < 0)
+        return -1;
+    } else if (strcmp(a, "--region") == 0) {
+      if (cli_parse_u64(cmd, a, v, 0, UINT32_MAX, &o->region) < 0)
+        return -1;
+    }
+  }
+  return 0;
+}
+
+static uv_signal_t sig_int, sig_term;
+static void (*on_stop_signal)(void);
+
+static void on_signal(uv_signal_t *s, int signum) {
+  (void)s;
+  (void)signum;
+  uv_signal_stop(&sig_int);
+  uv_signal_stop(&sig_term);
+  if (on_stop_signal)
+    on_stop_signal();
+}
+
+static void watch_signals(uv_loop_t *loop, void (*stop)(void)) {
+  on_stop_signal = stop;
+  uv_signal_init(loop, &sig_int);
+  uv_signal_init(loop, &sig_term);
+  uv_signal_start(&sig_int, on_signal, SIGINT);
+  uv_signal_start(&sig_term, on_signal, SIGTERM);
+  uv_unref((uv_handle_t *)&sig_int);
+  uv_unref((uv_handle_t *)&sig_term);
+}
+
+static void close_signals(void) {
+  uv_close((uv_handle_t *)&sig_int, NULL);
+  uv_close((uv_handle_t *)&sig_term, NULL);
+}
+
+/* ---- quilt bootstrap ---- */
+
+static quilt_server *server;
+
+static void server_stop(void) { quilt_server_stop(server, NULL, NULL); }
+
+int quilt_cmd_bootstrap(int argc, char **argv) {
+  static const char *cmd = "quilt bootstrap";
+  static const flag flags[] = {{"--listen", 1}, {"--rules", 1}, {NULL, 0}};
+  opts o = {0};
+  int rc = parse(cmd, argc, argv, flags, &o);
+  if (rc == 1) {
+    printf("usage: quilt bootstrap --listen ADDR:PORT [--rules FILE]\n\n"
+           "Runs the bootstrap server: hosts join here with their EUID, the "
+           "rules\nmap them to patches, and the server keeps the patch table "
+           "and the\nrepresentatives.  Stops on SIGINT or SIGTERM.\n");
+    return QUILT_EXIT_OK;
+  }
+  if (rc < 0)
+    return QUILT_EXIT_USAGE;
+  quilt_addr listen;
+  if (!o.listen || quilt_io_parse_addr(o.listen, 1, &listen) != 0) {
+    fprintf(stderr, "%s: --listen needs ADDR:PORT, e.g. 127.0.0.1:7000\n",
+            cmd);
+    return QUILT_EXIT_USAGE;
+  }
+  size_t nproto;
+  const char *const *names = quilt_proto_names(&nproto);
+  char *text = NULL;
+  size_t len;
+  const char *fname = o.rules ? o.rules : "<built-in rules>";
+  if (o.rules) {
+    text = cli_read_file(cmd, o.rules, QUILT_RULES_MAX_TEXT, &len);
+    if (!text)
+      return QUILT_EXIT_USAGE;
+  }
+  const char *src = text ? text : quilt_rules_default_text();
+  quilt_rules *rules;
+  char err[512];
+  rc = quilt_rules_parse(&rules, fname, src, text ? len : strlen(src), names,
+                         nproto, err, sizeof err);
+  free(text);
+  if (rc != 0) {
+    fprintf(stderr, "%s: %s\n", cmd, err);
+    return QUILT_EXIT_USAGE;
+  }
+  uv_loop_t *loop = uv_default_loop();
+  if (quilt_server_new(&server, loop, &listen, rules, err, sizeof err) != 0) {
+    fprintf(stderr, "%s: %s\n", cmd, err);
+    quilt_rules_del(rules);
+    return QUILT_EXIT_FAILURE;
+  }
+  quilt_addr at = quilt_server_addr(server);
+  char as[QUILT_ADDR_STRLEN];
+  printf("quilt bootstrap: listening on %s\n", quilt_addr_str(&at, as));
+  fflush(stdout);
+  watch_signals(loop, server_stop);
+  uv_run(loop, UV_RUN_DEFAULT);
+  close_signals();
+  uv_run(loop, UV_RUN_DEFAULT);
+  quilt_server_counters c;
+  quilt_server_counters_get(server, &c);
+  fprintf(stderr,
+          "quilt bootstrap: %llu datagrams, %llu refused, %llu joins, %llu "
+          "hosts, %llu patches, %llu failovers\n",
+          (unsigned long long)c.datagrams, (unsigned long long)c.refused,
+          (unsigned long long)c.core.joins, (unsigned long long)c.core.hosts,
+          (unsigned long long)c.core.patches,
+          (unsigned long long)c.core.failovers);
+  quilt_server_free(server);
+  quilt_rules_del(rules);
+  return QUILT_EXIT_OK;
+}
+
+/* ---- quilt sub / quilt pub ---- */
+
+static const flag host_flags[] = {
+    {"--bootstrap", 1}, {"--group", 1},  {"--bind", 1},      {"--no-ipmc", 0},
+    {"--count", 1},     {"--region", 1}, {"--linger-ms", 1}, {NULL, 0}};
+
+static quilt_host *host;
+static opts hopts;
+static uint64_t received;
+
+static void host_stopped(quilt_host *h, void *user) {
+  (void)h;
+  (void)user;
+}
+
+static void host_stop(void) { quilt_host_stop(host, host_stopped); }
+
+static int make_host(const char *cmd, quilt_deliver_cb deliver,
+                     quilt_loss_cb loss) {
+  if (!hopts.bootstrap || !hopts.group) {
+    fprintf(stderr, "%s: --bootstrap ADDR:PORT and --group NAME are needed "
+                    "(see %s --help)\n",
+            cmd, cmd);
+    return QUILT_EXIT_USAGE;
+  }
+  quilt_host_options ho = {0};
+  ho.bootstrap = hopts.bootstrap;
+  ho.group = hopts.group;
+  ho.bind_ip = hopts.bind;
+  ho.no_ipmc = hopts.no_ipmc;
+  ho.region = (uint32_t)hopts.region;
+  int rc = quilt_host_new(&host, uv_default_loop(), &ho, deliver, loss, NULL);
+  if (rc != 0) {
+    fprintf(stderr, "%s: bad --bootstrap, --bind or --group\n", cmd);
+    return QUILT_EXIT_USAGE;
+  }
+  if (quilt_host_start(host) != 0) {
+    fprintf(stderr, "%s: cannot set up the sockets\n", cmd);
+    quilt_host_free(host);
+    return QUILT_EXIT_FAILURE;
+  }
+  return QUILT_EXIT_OK;
+}
+
+static void sub_deliver(quilt_host *h, uint64_t origin, uint64_t seq,
+                        const void *data, size_t len, uint64_t latency_ns,
+                        void *user) {
+  (void)h;
+  (void)origin;
+  (void)seq;
+  (void)latency_ns;
+  (void)user;
+  fwrite(data, 1, len, stdout);
+  fputc('\n', stdout);
+  fflush(stdout);
+  if (hopts.count && ++received == hopts.count)
+    host_stop();
+}
+
+static void sub_loss(quilt_host *h, uint64_t origin, uint64_t first,
+                     uint64_t count, void *user) {
+  (void)h;
+  (void)user;
+  fprintf(stderr, "quilt sub: lost %llu message(s) from %016llx, seq %llu..%llu\n",
+          (unsigned long long)count, (unsigned long long)origin,
+          (unsigned long long)first, (unsigned long long)(first + count - 1));
+}
+
+int quilt_cmd_sub(int argc, char **argv) {
+  static const char *cmd = "quilt sub";
+  int rc = parse(cmd, argc, argv, host_flags, &hopts);
+  if (rc == 1) {
+    printf("usage: quilt sub --bootstrap ADDR:PORT --group NAME [--bind IP]\n"
+           "                 [--no-ipmc] [--region N] [--count N]\n\n"
+           "Joins the group and prints each delivered message on its own "
+           "line,\nexactly once; loss events go to standard error.  Stops "
+           "on SIGINT or\nSIGTERM, or after --count messages.\n");
+    return QUILT_EXIT_OK;
+  }
+  if (rc < 0)
+    return QUILT_EXIT_USAGE;
+  rc = make_host(cmd, sub_deliver, sub_loss);
+  if (rc != QUILT_EXIT_OK)
+    return rc;
+  watch_signals(uv_default_loop(), host_stop);
+  uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+  close_signals();
+  uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+  quilt_host_free(host);
+  return QUILT_EXIT_OK;
+}
+
+/* pub: lines from standard input, published once the host has a patch. */
+typedef struct line {
+  struct line *next;
+  size_t len;
+  char data[];
+} line;
+
+static line *lines_head, *lines_tail;
+static size_t lines_queued;
+#define PUB_MAX_QUEUED 100000 /* lines held while the host joins */
+static char partial[QUILT_WIRE_MAX_PAYLOAD + 1];
+static size_t partial_len;
+static int input_done, pub_failed;
+static uv_timer_t pub_timer;
+static uv_pipe_t in_pipe;
+static uv_tty_t in_tty;
+static uv_stream_t *in_stream;
+
+static void queue_line(const char *s, size_t n) {
+  if (lines_queued == PUB_MAX_QUEUED) {
+    fprintf(stderr, "quilt pub: more than %d lines waiting; dropped one\n",
+            PUB_MAX_QUEUED);
+    return;
+  }
+  line *l = malloc(sizeof *l + n);
+  if (!l)
+    return;
+  l->next = NULL;
+  l->len = n;
+  memcpy(l->data, s, n);
+  if (lines_tail)
+    lines_tail->next = l;
+  else
+    lines_head = l;
+  lines_tail = l;
+  lines_queued++;
+}
+
+static void take_bytes(const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '\n') {
+      queue_line(partial, partial_len);
+      partial_len = 0;
+    } else if (partial_len < QUILT_WIRE_MAX_PAYLOAD) {
+      partial[partial_len++] = p[i];
+    } else if (partial_len == QUILT_WIRE_MAX_PAYLOAD) {
+      fprintf(stderr, "quilt pub: a line longer than %d bytes is cut\n",
+              QUILT_WIRE_MAX_PAYLOAD);
+      partial_len++; /* report once per line */
+    }
+  }
+}
+
+static void flush_lines(void) {
+  while (lines_head && quilt_host_joined(host)) {
+    line *l = lines_head;
+    int64_t rc = quilt_host_publish(host, l->data,
+                                    l->len > QUILT_WIRE_MAX_PAYLOAD
+                                        ? QUILT_WIRE_MAX_PAYLOAD
+                                        : l->len);
+    if (rc < 0) {
+      fprintf(stderr, "quilt pub: cannot publish: %s\n",
+              quilt_strerror((int)rc));
+      pub_failed = 1;
+    }
+    lines_head = l->next;
+    if (!lines_head)
+      lines_tail = NULL;
+    lines_queued--;
+    free(l);
+  }
+}
+
+static void pub_tick(uv_timer_t *t);
+
+static void finish_pub(void) {
+  uv_timer_stop(&pub_timer);
+  uv_close((uv_handle_t *)&pub_timer, NULL);
+  if (in_stream && !uv_is_closing((uv_handle_t *)in_stream))
+    uv_close((uv_handle_t *)in_stream, NULL);
+  host_stop();
+}
+
+static uint64_t linger_until;
+
+static void pub_tick(uv_timer_t *t) {
+  (void)t;
+  flush_lines();
+  if (input_done && !lines_head) {
+    uint64_t now = uv_now(uv_default_loop());
+    if (!linger_until)
+      linger_until = now + hopts.linger_ms;
+    if (now >= linger_until)
+      finish_pub();
+  }
+}
+
+static void in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
+  (void)h;
+  static char b[65536];
+  (void)suggested;
+  *buf = uv_buf_init(b, sizeof b);
+}
+
+static void in_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
+  if (n > 0) {
+    take_bytes(buf->base, (size_t)n);
+    flush_lines();
+  } else if (n < 0) {
+    if (partial_len)
+      queue_line(partial, partial_len);
+    partial_len = 0;
+    input_done = 1;
+    uv_read_stop(s);
+  }
+}
+
+static void pub_stop_signal(void) {
+  input_done = 1;
+  linger_until = 1; /* at once */
+  finish_pub();
+}
+
+int quilt_cmd_pub(int argc, char **argv) {
+  static const char *cmd = "quilt pub";
+  hopts.linger_ms = 2000;
+  int rc = parse(cmd, argc, argv, host_flags, &hopts);
+  if (rc == 1) {
+    printf("usage: quilt pub --bootstrap ADDR:PORT --group NAME [--bind IP]\n"
+           "                 [--no-ipmc] [--region N] [--linger-ms MS]\n\n"
+           "Joins the group and publishes each line read from standard "
+           "input as one\nmessage (lines are cut at 1353 bytes).  After the "
+           "last line it stays\n--linger-ms (default 2000) to answer "
+           "repairs, then leaves.\n");
+    return QUILT_EXIT_OK;
+  }
+  if (rc < 0)
+    return QUILT_EXIT_USAGE;
+  rc = make_host(cmd, NULL, NULL);
+  if (rc != QUILT_EXIT_OK)
+    return rc;
+  uv_loop_t *loop = uv_default_loop();
+  uv_handle_type t = uv_guess_handle(0);
+  if (t == UV_TTY && uv_tty_init(loop, &in_tty, 0, 1) == 0) {
+    in_stream = (uv_stream_t *)&in_tty;
+  } else if (t == UV_NAMED_PIPE && uv_pipe_init(loop, &in_pipe, 0) == 0 &&
+             uv_pipe_open(&in_pipe, 0) == 0) {
+    in_stream = (uv_stream_t *)&in_pipe;
+  } else {
+    /* A regular file (or /dev/null): read it whole, within a bound. */
+    char buf[65536];
+    size_t n, total = 0;
+    while ((n = fread(buf, 1, sizeof buf, stdin)) > 0 &&
+           total < (64u << 20)) {
+      take_bytes(buf, n);
+      total += n;
+    }
+    if (partial_len)
+      queue_line(partial, partial_len);
+    input_done = 1;
+  }
+  if (in_stream)
+    uv_read_start(in_stream, in_alloc, in_read);
+  uv_timer_init(loop, &pub_timer);
+  uv_timer_start(&pub_timer, pub_tick, 10, 10);
+  watch_signals(loop, pub_stop_signal);
+  uv_run(loop, UV_RUN_DEFAULT);
+  close_signals();
+  uv_run(loop, UV_RUN_DEFAULT);
+  quilt_host_free(host);
+  while (lines_head) {
+    line *l = lines_head;
+    lines_head = l->next;
+    free(l);
+  }
+  return pub_failed ? QUILT_EXIT_FAILURE : QUILT_EXIT_OK;
+}
