@@ -22,6 +22,7 @@ typedef struct opts {
   uint64_t count;     /* sub: exit after this many messages (0 = never) */
   uint64_t linger_ms; /* pub: stay this long after the last line */
   uint64_t region;
+  int report;         /* sub: print a summary line at exit */
 } opts;
 
 typedef struct flag {
@@ -67,6 +68,8 @@ static int parse(const char *cmd, int argc, char **argv, const flag *flags,
       o->bind = v;
     else if (strcmp(a, "--no-ipmc") == 0)
       o->no_ipmc = 1;
+    else if (strcmp(a, "--report") == 0)
+      o->report = 1;
     else if (strcmp(a, "--count") == 0) {
       if (cli_parse_u64(cmd, a, v, 1, UINT64_MAX, &o->count) < 0)
         return -1;
@@ -186,7 +189,8 @@ int quilt_cmd_bootstrap(int argc, char **argv) {
 
 static const flag host_flags[] = {
     {"--bootstrap", 1}, {"--group", 1},  {"--bind", 1},      {"--no-ipmc", 0},
-    {"--count", 1},     {"--region", 1}, {"--linger-ms", 1}, {NULL, 0}};
+    {"--count", 1},     {"--region", 1}, {"--linger-ms", 1}, {"--report", 0},
+    {NULL, 0}};
 
 static quilt_host *host;
 static opts hopts;
@@ -226,19 +230,66 @@ static int make_host(const char *cmd, quilt_deliver_cb deliver,
   return QUILT_EXIT_OK;
 }
 
+#define SUB_MAX_SAMPLES 1000000 /* latencies kept for --report */
+static double *lat_ms;
+static size_t nlat;
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+static double pct(double p) {
+  if (nlat == 0)
+    return 0;
+  size_t k = (size_t)(p * (double)nlat + 0.999999);
+  if (k < 1)
+    k = 1;
+  return lat_ms[k - 1];
+}
+
+/* One line a program can read (quilt demo does): who this host was and
+ * what it delivered, with latency percentiles (origin clock to delivery;
+ * meaningful when the origin runs on the same machine). */
+static void print_report(void) {
+  quilt_host_info in;
+  quilt_host_info_get(host, &in);
+  qsort(lat_ms, nlat, sizeof *lat_ms, cmp_double);
+  printf("REPORT id=%016llx patch=%u protocol=%s role=%s delivered=%llu "
+         "losses=%llu p50_ms=%.3f p99_ms=%.3f\n",
+         (unsigned long long)in.id, in.patch_id, in.protocol, in.role,
+         (unsigned long long)in.delivered, (unsigned long long)in.losses,
+         pct(0.50), pct(0.99));
+  fflush(stdout);
+}
+
 static void sub_deliver(quilt_host *h, uint64_t origin, uint64_t seq,
                         const void *data, size_t len, uint64_t latency_ns,
                         void *user) {
   (void)h;
   (void)origin;
   (void)seq;
-  (void)latency_ns;
   (void)user;
+  if (hopts.report && nlat < SUB_MAX_SAMPLES) {
+    if (!lat_ms)
+      lat_ms = malloc(SUB_MAX_SAMPLES * sizeof *lat_ms);
+    if (lat_ms)
+      lat_ms[nlat++] = (double)latency_ns / 1e6;
+  }
   fwrite(data, 1, len, stdout);
   fputc('\n', stdout);
   fflush(stdout);
-  if (hopts.count && ++received == hopts.count)
+  if (hopts.count && ++received == hopts.count) {
+    if (hopts.report)
+      print_report();
     host_stop();
+  }
+}
+
+static void sub_stop_signal(void) {
+  if (hopts.report)
+    print_report();
+  host_stop();
 }
 
 static void sub_loss(quilt_host *h, uint64_t origin, uint64_t first,
@@ -255,10 +306,12 @@ int quilt_cmd_sub(int argc, char **argv) {
   int rc = parse(cmd, argc, argv, host_flags, &hopts);
   if (rc == 1) {
     printf("usage: quilt sub --bootstrap ADDR:PORT --group NAME [--bind IP]\n"
-           "                 [--no-ipmc] [--region N] [--count N]\n\n"
+           "                 [--no-ipmc] [--region N] [--count N] [--report]\n\n"
            "Joins the group and prints each delivered message on its own "
            "line,\nexactly once; loss events go to standard error.  Stops "
-           "on SIGINT or\nSIGTERM, or after --count messages.\n");
+           "on SIGINT or\nSIGTERM, or after --count messages.  --report "
+           "ends the output with one\nline: REPORT id= patch= protocol= "
+           "role= delivered= losses= p50_ms= p99_ms=\n");
     return QUILT_EXIT_OK;
   }
   if (rc < 0)
@@ -266,11 +319,12 @@ int quilt_cmd_sub(int argc, char **argv) {
   rc = make_host(cmd, sub_deliver, sub_loss);
   if (rc != QUILT_EXIT_OK)
     return rc;
-  watch_signals(uv_default_loop(), host_stop);
+  watch_signals(uv_default_loop(), sub_stop_signal);
   uv_run(uv_default_loop(), UV_RUN_DEFAULT);
   close_signals();
   uv_run(uv_default_loop(), UV_RUN_DEFAULT);
   quilt_host_free(host);
+  free(lat_ms);
   return QUILT_EXIT_OK;
 }
 
