@@ -215,8 +215,8 @@ static void put_addr(uint8_t *out, size_t *pos, uint16_t type,
   uint8_t v[8];
   v[0] = 0;
   v[1] = 0x01; /* IPv4 */
-  wr16(v + 2, xored ? (uint16_t)(a->port ^ (QUILT_STUN_MAGIC_COOKIE >> 16))
-                    : a->port);
+  wr16(v + 2,
+       xored ? (uint16_t)(a->port ^ (QUILT_STUN_MAGIC_COOKIE >> 16)) : a->port);
   wr32(v + 4, xored ? a->ip ^ QUILT_STUN_MAGIC_COOKIE : a->ip);
   put_attr(out, pos, type, v, sizeof v);
 }
@@ -261,9 +261,8 @@ static int answer_success(const uint8_t *req, const stun_scan *s,
   if (software)
     put_attr(out, &pos, QUILT_STUN_ATTR_SOFTWARE,
              (const uint8_t *)stun_software, sizeof stun_software - 1);
-  finish(out, &pos, make_type(QUILT_STUN_METHOD_BINDING,
-                              QUILT_STUN_CLASS_SUCCESS),
-         fp);
+  finish(out, &pos,
+         make_type(QUILT_STUN_METHOD_BINDING, QUILT_STUN_CLASS_SUCCESS), fp);
   assert(pos == need && pos <= budget);
   *out_len = pos;
   return 0;
@@ -272,8 +271,7 @@ static int answer_success(const uint8_t *req, const stun_scan *s,
 static int answer_error(const uint8_t *req, const stun_scan *s, unsigned code,
                         const char *reason, uint8_t *out, size_t budget,
                         size_t *out_len) {
-  size_t unknown_len =
-      code == 420 ? STUN_ATTR_HDR + pad4(2 * s->n_unknown) : 0;
+  size_t unknown_len = code == 420 ? STUN_ATTR_HDR + pad4(2 * s->n_unknown) : 0;
   size_t need = QUILT_STUN_HEADER_LEN + STUN_ERR_ATTR_MIN + unknown_len;
   if (need > budget)
     return QUILT_STUN_TOO_SMALL;
@@ -312,8 +310,9 @@ static int answer_error(const uint8_t *req, const stun_scan *s, unsigned code,
   return 0;
 }
 
-int quilt_stun_answer(const uint8_t *req, size_t req_len, const quilt_addr *from,
-                      uint8_t *out, size_t out_cap, size_t *out_len) {
+int quilt_stun_answer(const uint8_t *req, size_t req_len,
+                      const quilt_addr *from, uint8_t *out, size_t out_cap,
+                      size_t *out_len) {
   if (!req || !from || !out || !out_len)
     return QUILT_ERR_INVAL;
   *out_len = 0;

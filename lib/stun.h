@@ -162,7 +162,7 @@ int quilt_stun_validate(const uint8_t *buf, size_t len);
  * *out_len <= req_len always, and the answer never needs more than
  * min(req_len, QUILT_STUN_MAX_DATAGRAM) bytes of out, so an out_cap of
  * req_len loses nothing (a smaller out_cap lowers the byte budget).
- * Does not keep req or out.
+ * out must not overlap req.  Does not keep req or out.
  *
  * Returns 0 (answer ready), QUILT_STUN_NO_ANSWER, QUILT_STUN_TOO_SMALL, or a
  * negative code for a datagram to count and drop: QUILT_ERR_INVAL (NULL
@@ -170,8 +170,9 @@ int quilt_stun_validate(const uint8_t *buf, size_t len);
  * QUILT_ERR_LIMIT (see quilt_stun_validate).  *out_len is set to 0 whenever
  * the result is not 0.
  */
-int quilt_stun_answer(const uint8_t *req, size_t req_len, const quilt_addr *from,
-                      uint8_t *out, size_t out_cap, size_t *out_len);
+int quilt_stun_answer(const uint8_t *req, size_t req_len,
+                      const quilt_addr *from, uint8_t *out, size_t out_cap,
+                      size_t *out_len);
 
 /*
  * Builds a Binding request of exactly len bytes with transaction id txid:
