@@ -86,6 +86,9 @@ int quilt_stun_is_stun(const uint8_t *buf, size_t len) {
 
 /* What the attribute walk learned about a message. */
 typedef struct stun_scan {
+  int has_change;        /* a CHANGE-REQUEST (RFC 5780 section 7.2) */
+  uint32_t change_flags; /* its value */
+  size_t change_pos;     /* unknown types seen before it (wire order) */
   int has_fingerprint;
   int has_integrity;
   int has_username;
@@ -179,6 +182,11 @@ static int stun_walk(const uint8_t *buf, size_t len, stun_scan *s) {
       after_integrity = 1;
     } else if (type == QUILT_STUN_ATTR_USERNAME) {
       s->has_username = 1;
+    } else if (type == QUILT_STUN_ATTR_CHANGE_REQUEST && alen == 4) {
+      if (!s->has_change)
+        s->change_pos = s->n_unknown;
+      s->has_change = 1;
+      s->change_flags = rd32(buf + off + STUN_ATTR_HDR);
     } else if (type < 0x8000 && !known_required(type)) {
       note_unknown(s, type);
     }
@@ -313,13 +321,40 @@ static int answer_error(const uint8_t *req, const stun_scan *s, unsigned code,
 int quilt_stun_answer(const uint8_t *req, size_t req_len,
                       const quilt_addr *from, uint8_t *out, size_t out_cap,
                       size_t *out_len) {
+  return quilt_stun_answer_ex(req, req_len, from, 0, out, out_cap, out_len,
+                              NULL);
+}
+
+int quilt_stun_answer_ex(const uint8_t *req, size_t req_len,
+                         const quilt_addr *from, int have_other_port,
+                         uint8_t *out, size_t out_cap, size_t *out_len,
+                         int *from_other_port) {
   if (!req || !from || !out || !out_len)
     return QUILT_ERR_INVAL;
   *out_len = 0;
+  if (from_other_port)
+    *from_other_port = 0;
   stun_scan s;
   int rc = stun_walk(req, req_len, &s);
   if (rc)
     return rc;
+  /* CHANGE-REQUEST (RFC 5780 section 7.2): this server has one address
+   * and, when the driver has a second socket, another port.  What it cannot
+   * do (change the IP, or change the port without that socket) it treats as
+   * not understood, which is a 420 (section 6.1). */
+  if (s.has_change) {
+    int ip = (s.change_flags & QUILT_STUN_CHANGE_IP) != 0;
+    int port = (s.change_flags & QUILT_STUN_CHANGE_PORT) != 0;
+    if (ip || (port && !(have_other_port && from_other_port))) {
+      /* Listed where it stood among the unknown ones. */
+      assert(s.n_unknown < QUILT_STUN_MAX_ATTRS);
+      memmove(&s.unknown[s.change_pos + 1], &s.unknown[s.change_pos],
+              (s.n_unknown - s.change_pos) * sizeof s.unknown[0]);
+      s.unknown[s.change_pos] = QUILT_STUN_ATTR_CHANGE_REQUEST;
+      s.n_unknown++;
+    } else if (port)
+      *from_other_port = 1;
+  }
   uint16_t type = rd16(req);
   if (type_class(type) != QUILT_STUN_CLASS_REQUEST)
     return QUILT_STUN_NO_ANSWER; /* sections 7.3.2 and 7.3.3 */
@@ -344,7 +379,14 @@ int quilt_stun_answer(const uint8_t *req, size_t req_len,
 
 int quilt_stun_request(const uint8_t txid[QUILT_STUN_TXID_LEN], size_t len,
                        uint8_t *out, size_t out_cap, size_t *out_len) {
-  size_t bare = QUILT_STUN_HEADER_LEN + STUN_FP_ATTR_LEN;
+  return quilt_stun_request_ex(txid, len, 0, out, out_cap, out_len);
+}
+
+int quilt_stun_request_ex(const uint8_t txid[QUILT_STUN_TXID_LEN],
+                          size_t len, uint32_t change_flags, uint8_t *out,
+                          size_t out_cap, size_t *out_len) {
+  size_t bare = QUILT_STUN_HEADER_LEN + STUN_FP_ATTR_LEN +
+                (change_flags ? STUN_ATTR_HDR + 4 : 0);
   if (!txid || !out || !out_len || len < bare ||
       len > QUILT_STUN_MAX_DATAGRAM || (len & 3))
     return QUILT_ERR_INVAL;
@@ -353,7 +395,12 @@ int quilt_stun_request(const uint8_t txid[QUILT_STUN_TXID_LEN], size_t len,
   wr32(out + 4, QUILT_STUN_MAGIC_COOKIE);
   memcpy(out + 8, txid, QUILT_STUN_TXID_LEN);
   size_t pos = QUILT_STUN_HEADER_LEN;
-  if (len > bare) {
+  if (change_flags) {
+    uint8_t v[4];
+    wr32(v, change_flags);
+    put_attr(out, &pos, QUILT_STUN_ATTR_CHANGE_REQUEST, v, sizeof v);
+  }
+  if (len > bare && len - bare >= STUN_ATTR_HDR) {
     /* RFC 5780 section 7.6: PADDING, free-form; zeros here. */
     size_t plen = len - bare - STUN_ATTR_HDR;
     wr16(out + pos, QUILT_STUN_ATTR_PADDING);

@@ -128,6 +128,9 @@
 #define QUILT_STUN_ATTR_NONCE 0x0015
 #define QUILT_STUN_ATTR_XOR_MAPPED_ADDRESS 0x0020
 #define QUILT_STUN_ATTR_PADDING 0x0026 /* RFC 5780 */
+#define QUILT_STUN_ATTR_CHANGE_REQUEST 0x0003 /* RFC 5780 section 7.2 */
+#define QUILT_STUN_CHANGE_IP 0x4u
+#define QUILT_STUN_CHANGE_PORT 0x2u
 #define QUILT_STUN_ATTR_SOFTWARE 0x8022
 #define QUILT_STUN_ATTR_FINGERPRINT 0x8028
 
@@ -175,6 +178,19 @@ int quilt_stun_answer(const uint8_t *req, size_t req_len,
                       size_t *out_len);
 
 /*
+ * quilt_stun_answer() for a server that also has a socket on another port
+ * (have_other_port): a request with CHANGE-REQUEST "change port" (RFC 5780
+ * section 7.2) is then answered with *from_other_port set, and the driver
+ * sends the answer from that other socket.  "Change IP" is always a 420:
+ * the server has one address.  quilt_stun_answer() is this with no other
+ * port (CHANGE-REQUEST is then a 420 too).
+ */
+int quilt_stun_answer_ex(const uint8_t *req, size_t req_len,
+                         const quilt_addr *from, int have_other_port,
+                         uint8_t *out, size_t out_cap, size_t *out_len,
+                         int *from_other_port);
+
+/*
  * Builds a Binding request of exactly len bytes with transaction id txid:
  * header, a PADDING attribute filling the room, and a FINGERPRINT.  len must
  * be a multiple of 4 between 28 and QUILT_STUN_MAX_DATAGRAM (28: no
@@ -183,6 +199,13 @@ int quilt_stun_answer(const uint8_t *req, size_t req_len,
  */
 int quilt_stun_request(const uint8_t txid[QUILT_STUN_TXID_LEN], size_t len,
                        uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* The same with a CHANGE-REQUEST attribute of change_flags first (0: none;
+ * QUILT_STUN_CHANGE_PORT asks for the answer from the server's other port).
+ * len must leave room for it (36 bytes at least). */
+int quilt_stun_request_ex(const uint8_t txid[QUILT_STUN_TXID_LEN],
+                          size_t len, uint32_t change_flags, uint8_t *out,
+                          size_t out_cap, size_t *out_len);
 
 /*
  * Reads the answer to a Binding request sent with transaction id txid.  The

@@ -684,6 +684,52 @@ static void test_never_amplifies(void **state) {
   assert_true(answered > 1000);
 }
 
+/* CHANGE-REQUEST "change port" is answered from the other port when the
+ * driver has one, and is a 420 otherwise; "change IP" always is. */
+static void test_change_request(void **state) {
+  (void)state;
+  uint8_t txid[12];
+  rnd_txid(txid);
+  quilt_addr from = {0x0A010203u, 40000}, mapped;
+  uint8_t req[64], out[64];
+  size_t len, n;
+  int other, code;
+  assert_int_equal(quilt_stun_request_ex(txid, sizeof req,
+                                         QUILT_STUN_CHANGE_PORT, req,
+                                         sizeof req, &len),
+                   0);
+  assert_int_equal(len, 64);
+  assert_int_equal(quilt_stun_validate(req, len), 0);
+  assert_int_equal(quilt_stun_answer_ex(req, len, &from, 1, out, sizeof out,
+                                        &n, &other),
+                   0);
+  assert_int_equal(other, 1);
+  assert_true(n <= len);
+  assert_int_equal(quilt_stun_read_response(out, n, txid, &mapped, &code), 0);
+  assert_int_equal(mapped.ip, from.ip);
+  assert_int_equal(mapped.port, from.port);
+  /* No other socket: 420. */
+  assert_int_equal(quilt_stun_answer_ex(req, len, &from, 0, out, sizeof out,
+                                        &n, &other),
+                   0);
+  assert_int_equal(other, 0);
+  assert_int_equal(quilt_stun_read_response(out, n, txid, &mapped, &code),
+                   QUILT_ERR_STATE);
+  assert_int_equal(code, 420);
+  /* Change IP: 420 even with another port. */
+  assert_int_equal(quilt_stun_request_ex(txid, sizeof req,
+                                         QUILT_STUN_CHANGE_IP, req,
+                                         sizeof req, &len),
+                   0);
+  assert_int_equal(quilt_stun_answer_ex(req, len, &from, 1, out, sizeof out,
+                                        &n, &other),
+                   0);
+  assert_int_equal(other, 0);
+  assert_int_equal(quilt_stun_read_response(out, n, txid, &mapped, &code),
+                   QUILT_ERR_STATE);
+  assert_int_equal(code, 420);
+}
+
 static void test_demux_quilt(void **state) {
   (void)state;
   /* Real Quilt datagrams from the wire encoder. */
@@ -743,6 +789,7 @@ int main(void) {
       cmocka_unit_test(test_malformed),
       cmocka_unit_test(test_never_amplifies),
       cmocka_unit_test(test_demux_quilt),
+      cmocka_unit_test(test_change_request),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
