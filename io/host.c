@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "env.h"
 #include "io.h"
 #include "node.h"
 #include "proto.h"
@@ -265,13 +266,26 @@ int quilt_host_start(quilt_host *h) {
   nc.bootstrap = h->bootstrap;
   nc.group = quilt_group_id(h->opt.group);
   nc.seed = quilt_io_random64();
-  nc.euid.nat = QUILT_NAT_UNKNOWN;
-  nc.euid.ipmc = h->opt.no_ipmc ? 0 : 1;
-  /* Until environment detection probes who answers a scoped multicast,
-   * the domain is the /24 the host's address is in. */
-  nc.euid.domain = nc.euid.ipmc ? ((h->addr.ip & 0xffffff00u) >> 8) | 1u : 0;
-  nc.euid.region = h->opt.region;
-  nc.euid.bw_kbps = 1000000;
+  /* The EUID comes from environment detection on the interface of our
+   * address, against the bootstrap server's STUN ports (io/env.h). */
+  char ipbuf[INET_ADDRSTRLEN];
+  struct in_addr me = {htonl(h->addr.ip)};
+  inet_ntop(AF_INET, &me, ipbuf, sizeof ipbuf);
+  quilt_env_options eo = {0};
+  eo.bind_ip = ipbuf;
+  eo.stun = quilt_env_stun_addr(&h->bootstrap, 0);
+  eo.no_ipmc = h->opt.no_ipmc;
+  eo.region = h->opt.region;
+  quilt_env env;
+  char err[128];
+  if (quilt_env_detect(&env, &eo, err, sizeof err) == 0) {
+    nc.euid = env.euid;
+  } else {
+    nc.euid.nat = QUILT_NAT_UNKNOWN;
+    nc.euid.ipmc = 0;
+    nc.euid.region = h->opt.region;
+    nc.euid.bw_kbps = 1000000;
+  }
   quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
                              cb_deliver, cb_loss,       cb_patch};
   if (quilt_node_new(&h->node, &nc, &cb, h) != 0)

@@ -48,5 +48,7 @@ void quilt_server_counters_get(const quilt_server *s,
                                quilt_server_counters *c);
 /* Bound address (the port, when 0 was asked for). */
 quilt_addr quilt_server_addr(const quilt_server *s);
+/* STUN sockets open on port + 1 and port + 2 (0, 1 or 2). */
+int quilt_server_stun_ports(const quilt_server *s);
 
 #endif /* QUILT_IO_H */

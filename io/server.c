@@ -9,11 +9,14 @@
 
 #include "io.h"
 #include "quilt.h"
+#include "stun.h"
 #include "wire.h"
 
 struct quilt_server {
   uv_loop_t *loop;
   uv_udp_t sock;
+  uv_udp_t stun[2]; /* STUN on port + 1 and, for RFC 5780 tests, + 2 */
+  int nstun;
   uv_timer_t timer;
   quilt_bootstrap *core;
   quilt_addr addr;
@@ -75,6 +78,53 @@ static void on_recv(uv_udp_t *sock, ssize_t nread, const uv_buf_t *buf,
   rearm(s);
 }
 
+/* A STUN datagram on one of the two STUN sockets: answered (never with
+ * more bytes than it carried: lib/stun.h), from the other socket when the
+ * request asks for a change of port. */
+static void on_stun(uv_udp_t *sock, ssize_t nread, const uv_buf_t *buf,
+                    const struct sockaddr *from, unsigned flags) {
+  quilt_server *s = sock->data;
+  if (nread <= 0 || !from || s->closing)
+    return;
+  if ((flags & UV_UDP_PARTIAL) ||
+      !quilt_stun_is_stun((const uint8_t *)buf->base, (size_t)nread)) {
+    s->ctr.stun_dropped++;
+    return;
+  }
+  quilt_addr src;
+  quilt_io_from_sockaddr(from, &src);
+  uint8_t out[QUILT_STUN_MAX_DATAGRAM];
+  size_t len;
+  int other = 0;
+  int rc = quilt_stun_answer_ex((const uint8_t *)buf->base, (size_t)nread,
+                                &src, s->nstun == 2, out, sizeof out, &len,
+                                &other);
+  if (rc != 0) {
+    s->ctr.stun_dropped++;
+    return;
+  }
+  uv_udp_t *via = sock;
+  if (other)
+    via = sock == &s->stun[0] ? &s->stun[1] : &s->stun[0];
+  if (quilt_io_send(via, &src, out, len) == 0)
+    s->ctr.stun_answered++;
+}
+
+static int open_stun(quilt_server *s, uv_loop_t *loop, const quilt_addr *a,
+                     uv_udp_t *u) {
+  struct sockaddr_in sa;
+  quilt_io_to_sockaddr(a, &sa);
+  if (uv_udp_init(loop, u) != 0)
+    return -1;
+  u->data = s;
+  if (uv_udp_bind(u, (const struct sockaddr *)&sa, 0) != 0 ||
+      uv_udp_recv_start(u, on_alloc, on_stun) != 0) {
+    uv_close((uv_handle_t *)u, NULL);
+    return -1;
+  }
+  return 0;
+}
+
 int quilt_server_new(quilt_server **out, uv_loop_t *loop,
                      const quilt_addr *listen, const quilt_rules *rules,
                      char *err, size_t errlen) {
@@ -121,6 +171,17 @@ int quilt_server_new(quilt_server **out, uv_loop_t *loop,
   uv_udp_getsockname(&s->sock, (struct sockaddr *)&ss, &sslen);
   quilt_io_from_sockaddr((const struct sockaddr *)&ss, &s->addr);
   uv_udp_recv_start(&s->sock, on_alloc, on_recv);
+  /* STUN on the two ports after the Quilt port, when they are free. */
+  if (s->addr.port != 0 && s->addr.port <= 65533) {
+    quilt_addr st = s->addr;
+    st.port = (uint16_t)(s->addr.port + 1);
+    if (open_stun(s, loop, &st, &s->stun[0]) == 0) {
+      s->nstun = 1;
+      st.port = (uint16_t)(s->addr.port + 2);
+      if (open_stun(s, loop, &st, &s->stun[1]) == 0)
+        s->nstun = 2;
+    }
+  }
   uv_timer_init(loop, &s->timer);
   s->timer.data = s;
   rearm(s);
@@ -137,9 +198,11 @@ static void on_closed(uv_handle_t *h) {
 void quilt_server_stop(quilt_server *s, void (*done)(void *), void *arg) {
   s->done = done;
   s->done_arg = arg;
-  s->closing = 2;
+  s->closing = 2 + s->nstun;
   uv_close((uv_handle_t *)&s->sock, on_closed);
   uv_close((uv_handle_t *)&s->timer, on_closed);
+  for (int i = 0; i < s->nstun; i++)
+    uv_close((uv_handle_t *)&s->stun[i], on_closed);
 }
 
 void quilt_server_free(quilt_server *s) {
@@ -156,3 +219,5 @@ void quilt_server_counters_get(const quilt_server *s,
 }
 
 quilt_addr quilt_server_addr(const quilt_server *s) { return s->addr; }
+
+int quilt_server_stun_ports(const quilt_server *s) { return s->nstun; }

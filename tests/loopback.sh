@@ -24,6 +24,32 @@ if ! grep -q listening "$tmp/boot.out"; then
   echo "FAIL: bootstrap server did not start"; cat "$tmp/boot.err"; exit 1
 fi
 
+fail=0
+passed=0
+# quilt env against the server's STUN ports: no NAT on loopback, multicast
+# works, and the server saw our address.
+env_json=$(timeout 10 "$quilt" env --bootstrap "$boot" --bind 127.0.0.1 --json)
+if echo "$env_json" | grep -q '"nat": "none"' &&
+   echo "$env_json" | grep -q '"ipmc": true' &&
+   echo "$env_json" | grep -q '"mapped_address": "127.0.0.1:' &&
+   echo "$env_json" | grep -q '"inbound_open": true'; then
+  echo "ok: quilt env reports no NAT, multicast, the mapped address"; passed=$((passed + 1))
+else
+  echo "FAIL: quilt env: $env_json"; fail=1
+fi
+# A standard STUN client (coturn's, when installed) gets its mapped address
+# from the server's STUN port.
+if command -v turnutils_natdiscovery >/dev/null; then
+  out=$(timeout 10 turnutils_natdiscovery -m -P -p $((port + 1)) 127.0.0.1 2>&1)
+  if echo "$out" | grep -Eq "reflexive addr: 127\.0\.0\.1:[0-9]+"; then
+    echo "ok: turnutils_natdiscovery got its mapped address"; passed=$((passed + 1))
+  else
+    echo "FAIL: turnutils_natdiscovery: $out"; fail=1
+  fi
+else
+  echo "SKIP: coturn's turnutils_natdiscovery not installed"
+fi
+
 n=40
 for i in 1 2 3 4; do
   extra=()
@@ -36,16 +62,16 @@ sleep 1
 seq 1 "$n" | sed 's/^/message /' >"$tmp/want"
 timeout 20 "$quilt" pub --bootstrap "$boot" --group loop --linger-ms 1500 <"$tmp/want"
 status=$?
-fail=0
 [ "$status" = 0 ] || { echo "FAIL: pub exited $status"; fail=1; }
 for i in 1 2 3 4; do
   wait "${pids[$i]}" 2>/dev/null
   if cmp -s "$tmp/want" "$tmp/sub$i.out"; then
+    passed=$((passed + 1))
     echo "ok: subscriber $i got all $n messages once, in order"
   else
     echo "FAIL: subscriber $i"; diff "$tmp/want" "$tmp/sub$i.out" | head; cat "$tmp/sub$i.err"
     fail=1
   fi
 done
-if [ "$fail" = 0 ]; then echo "loopback: 5 passed, 0 failed"; else echo "loopback: failed"; fi
+echo "loopback: $passed passed, $fail failed"
 exit "$fail"

@@ -18,6 +18,7 @@ int quilt_cmd_sim(int argc, char **argv);
 int quilt_cmd_bootstrap(int argc, char **argv);
 int quilt_cmd_sub(int argc, char **argv);
 int quilt_cmd_pub(int argc, char **argv);
+int quilt_cmd_env(int argc, char **argv);
 int quilt_cmd_demo(int argc, char **argv);
 
 /* Parses a whole decimal integer in [min, max]; prints a one-line error

@@ -15,6 +15,7 @@ static const struct {
     {"bootstrap", quilt_cmd_bootstrap, "run the bootstrap server"},
     {"sub", quilt_cmd_sub, "join a group, print each message delivered"},
     {"pub", quilt_cmd_pub, "join a group, publish each line of input"},
+    {"env", quilt_cmd_env, "detect and print this host's EUID"},
     {"sim", quilt_cmd_sim, "run a scenario in the deterministic simulator"},
     {"demo", quilt_cmd_demo, "a whole quilt on this machine"},
 };
