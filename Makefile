@@ -17,7 +17,9 @@ FUZZ_SECONDS ?= 30
 DEB_PACKAGES = gcc clang libclang-rt-dev make cmake pkg-config libuv1-dev libcmocka-dev \
                gnuplot-nox iproute2 ca-certificates
 
-.PHONY: all deps build test test-fast test-asan demo fuzz clean
+.PHONY: all deps build test test-fast test-asan demo fuzz install clean
+
+PREFIX ?= /usr/local
 
 all: build
 
@@ -64,6 +66,13 @@ fuzz: deps
 	  ./$(BUILD_FUZZ)/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    $(BUILD_FUZZ)/corpus-$$t fuzz/corpus/$$t || exit 1; \
 	done
+
+# Installs the quilt program, libquilt.a, quilt.h, quilt.pc and the data.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+	cmake --install $(BUILD)
 
 clean:
 	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -75,5 +76,11 @@ char *cli_read_file(const char *cmd, const char *path, size_t max,
 
 const char *cli_data_dir(void) {
   const char *d = getenv("QUILT_DATA_DIR");
-  return d && *d ? d : QUILT_DATA_DIR;
+  if (d && *d)
+    return d;
+  /* An installed program finds its data where `make install` put it; one
+   * run from its build tree, in the sources. */
+  if (access(QUILT_INSTALLED_DATA_DIR "/grid5000/clusters.csv", R_OK) == 0)
+    return QUILT_INSTALLED_DATA_DIR;
+  return QUILT_DATA_DIR;
 }
