@@ -54,6 +54,21 @@ expect 2 "bad_rules.rules:3:8: " -- "$quilt" sim datacenter "${small[@]}" --rule
 expect 2 "bad_clusters.csv:3:10: " -- "$quilt" sim datacenter --clusters "$data/bad_clusters.csv" --site-rtt "$data/small_site_rtt.csv"
 expect 2 "nonexistent.csv: cannot read" -- "$quilt" sim datacenter --clusters "$tmp/nonexistent.csv" --site-rtt "$data/small_site_rtt.csv"
 expect 2 "nope.rules: cannot read" -- "$quilt" sim datacenter "${small[@]}" --rules "$tmp/nope.rules"
+expect 0 "usage: quilt bootstrap" -- "$quilt" bootstrap --help
+expect 2 "--listen needs ADDR:PORT" -- "$quilt" bootstrap --listen nowhere
+expect 2 "--listen needs ADDR:PORT" -- "$quilt" bootstrap
+expect 2 "bad_rules.rules:3:8: " -- "$quilt" bootstrap --listen 127.0.0.1:0 --rules "$data/bad_rules.rules"
+expect 2 "unknown option '--loud'" -- "$quilt" bootstrap --loud
+expect 0 "usage: quilt sub" -- "$quilt" sub --help
+expect 2 "--group NAME are needed" -- "$quilt" sub --bootstrap 127.0.0.1:7000
+expect 2 "bad --bootstrap" -- "$quilt" sub --bootstrap 127.0.0.1 --group g
+expect 2 "no interface 'nope0'" -- "$quilt" sub --bootstrap 127.0.0.1:7000 --group g --iface nope0
+expect 2 "--count: 'x' is not an integer" -- "$quilt" sub --bootstrap 127.0.0.1:7000 --group g --count x
+expect 0 "usage: quilt pub" -- "$quilt" pub --help
+expect 2 "unknown option '--loud'" -- "$quilt" pub --loud
+expect 0 "usage: quilt env" -- "$quilt" env --help
+expect 2 "--bootstrap needs ADDR:PORT" -- "$quilt" env --bootstrap 300.1.1.1:5
+expect 1 "no interface" -- "$quilt" env --iface nope0
 expect 0 "usage: quilt demo" -- "$quilt" demo --help
 expect 2 "unknown option" -- "$quilt" demo --loud
 

@@ -8,7 +8,10 @@
 #include <string.h>
 #include <uv.h>
 
+#include <arpa/inet.h>
+
 #include "cli.h"
+#include "env.h"
 #include "io.h"
 #include "proto.h"
 #include "quilt.h"
@@ -17,7 +20,7 @@
 /* ---- shared option parsing ---- */
 
 typedef struct opts {
-  const char *listen, *rules, *bootstrap, *group, *bind;
+  const char *listen, *rules, *bootstrap, *group, *bind, *iface;
   int no_ipmc;
   uint64_t count;     /* sub: exit after this many messages (0 = never) */
   uint64_t linger_ms; /* pub: stay this long after the last line */
@@ -66,6 +69,8 @@ static int parse(const char *cmd, int argc, char **argv, const flag *flags,
       o->group = v;
     else if (strcmp(a, "--bind") == 0)
       o->bind = v;
+    else if (strcmp(a, "--iface") == 0)
+      o->iface = v;
     else if (strcmp(a, "--no-ipmc") == 0)
       o->no_ipmc = 1;
     else if (strcmp(a, "--report") == 0)
@@ -189,6 +194,7 @@ int quilt_cmd_bootstrap(int argc, char **argv) {
 
 static const flag host_flags[] = {
     {"--bootstrap", 1}, {"--group", 1},  {"--bind", 1},      {"--no-ipmc", 0},
+    {"--iface", 1},
     {"--count", 1},     {"--region", 1}, {"--linger-ms", 1}, {"--report", 0},
     {NULL, 0}};
 
@@ -203,6 +209,20 @@ static void host_stopped(quilt_host *h, void *user) {
 
 static void host_stop(void) { quilt_host_stop(host, host_stopped); }
 
+/* The first IPv4 address of interface `name`, as text. */
+static int iface_address(const char *name, char *out) {
+  quilt_env_options eo = {0};
+  eo.iface = name;
+  eo.no_ipmc = 1; /* just the address: no probe */
+  quilt_env e;
+  char err[128];
+  if (quilt_env_detect(&e, &eo, err, sizeof err) != 0)
+    return -1;
+  struct in_addr in = {htonl(e.ifaces[e.chosen].ip)};
+  inet_ntop(AF_INET, &in, out, INET_ADDRSTRLEN);
+  return 0;
+}
+
 static int make_host(const char *cmd, quilt_deliver_cb deliver,
                      quilt_loss_cb loss) {
   if (!hopts.bootstrap || !hopts.group) {
@@ -210,6 +230,19 @@ static int make_host(const char *cmd, quilt_deliver_cb deliver,
                     "(see %s --help)\n",
             cmd, cmd);
     return QUILT_EXIT_USAGE;
+  }
+  static char iface_ip[INET_ADDRSTRLEN];
+  if (hopts.iface) {
+    if (hopts.bind) {
+      fprintf(stderr, "%s: --iface and --bind exclude each other\n", cmd);
+      return QUILT_EXIT_USAGE;
+    }
+    if (iface_address(hopts.iface, iface_ip) != 0) {
+      fprintf(stderr, "%s: --iface: no interface '%s' with an IPv4 address\n",
+              cmd, hopts.iface);
+      return QUILT_EXIT_USAGE;
+    }
+    hopts.bind = iface_ip;
   }
   quilt_host_options ho = {0};
   ho.bootstrap = hopts.bootstrap;
@@ -305,7 +338,7 @@ int quilt_cmd_sub(int argc, char **argv) {
   static const char *cmd = "quilt sub";
   int rc = parse(cmd, argc, argv, host_flags, &hopts);
   if (rc == 1) {
-    printf("usage: quilt sub --bootstrap ADDR:PORT --group NAME [--bind IP]\n"
+    printf("usage: quilt sub --bootstrap ADDR:PORT --group NAME [--bind IP | --iface NAME]\n"
            "                 [--no-ipmc] [--region N] [--count N] [--report]\n\n"
            "Joins the group and prints each delivered message on its own "
            "line,\nexactly once; loss events go to standard error.  Stops "
@@ -456,7 +489,7 @@ int quilt_cmd_pub(int argc, char **argv) {
   hopts.linger_ms = 2000;
   int rc = parse(cmd, argc, argv, host_flags, &hopts);
   if (rc == 1) {
-    printf("usage: quilt pub --bootstrap ADDR:PORT --group NAME [--bind IP]\n"
+    printf("usage: quilt pub --bootstrap ADDR:PORT --group NAME [--bind IP | --iface NAME]\n"
            "                 [--no-ipmc] [--region N] [--linger-ms MS]\n\n"
            "Joins the group and publishes each line read from standard "
            "input as one\nmessage (lines are cut at 1353 bytes).  After the "
