@@ -103,6 +103,8 @@ static void cb_mcast_join(void *user, const quilt_addr *group) {
   if (uv_udp_bind(&h->msock, (const struct sockaddr *)&sa,
                   UV_UDP_REUSEADDR) != 0 ||
       uv_udp_set_membership(&h->msock, gs, is, UV_JOIN_GROUP) != 0 ||
+      uv_recv_buffer_size((uv_handle_t *)&h->msock,
+                          &(int){4 << 20}) != 0 ||
       uv_udp_recv_start(&h->msock, on_alloc, on_recv) != 0) {
     h->send_errors++; /* counted; the patch repairs from unicast peers */
     return;
@@ -252,6 +254,12 @@ int quilt_host_start(quilt_host *h) {
       uv_udp_set_multicast_ttl(&h->sock, 1) != 0 ||
       uv_udp_set_multicast_loop(&h->sock, 1) != 0)
     return QUILT_ERR_IO;
+  /* Room for bursts: 4 MiB of socket buffer each way (the kernel caps it
+   * at net.core.rmem_max / wmem_max). */
+  int bufsz = 4 << 20;
+  uv_recv_buffer_size((uv_handle_t *)&h->sock, &bufsz);
+  bufsz = 4 << 20;
+  uv_send_buffer_size((uv_handle_t *)&h->sock, &bufsz);
   if (uv_udp_recv_start(&h->sock, on_alloc, on_recv) != 0)
     return QUILT_ERR_IO;
   if (uv_timer_init(h->loop, &h->timer) != 0)

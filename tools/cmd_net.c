@@ -26,6 +26,7 @@ typedef struct opts {
   uint64_t linger_ms; /* pub: stay this long after the last line */
   uint64_t region;
   int report;         /* sub: print a summary line at exit */
+  uint64_t rate;      /* pub: messages per second at most */
 } opts;
 
 typedef struct flag {
@@ -80,6 +81,9 @@ static int parse(const char *cmd, int argc, char **argv, const flag *flags,
         return -1;
     } else if (strcmp(a, "--linger-ms") == 0) {
       if (cli_parse_u64(cmd, a, v, 0, 3600000, &o->linger_ms) < 0)
+        return -1;
+    } else if (strcmp(a, "--rate") == 0) {
+      if (cli_parse_u64(cmd, a, v, 1, 1000000, &o->rate) < 0)
         return -1;
     } else if (strcmp(a, "--region") == 0) {
       if (cli_parse_u64(cmd, a, v, 0, UINT32_MAX, &o->region) < 0)
@@ -194,7 +198,7 @@ int quilt_cmd_bootstrap(int argc, char **argv) {
 
 static const flag host_flags[] = {
     {"--bootstrap", 1}, {"--group", 1},  {"--bind", 1},      {"--no-ipmc", 0},
-    {"--iface", 1},
+    {"--iface", 1},     {"--rate", 1},
     {"--count", 1},     {"--region", 1}, {"--linger-ms", 1}, {"--report", 0},
     {NULL, 0}};
 
@@ -414,8 +418,22 @@ static void take_bytes(const char *p, size_t n) {
   }
 }
 
+/* Publication is paced (a token bucket of --rate messages a second, bursts
+ * of up to 10 ms worth): NACK-based repair has no acknowledgements to slow
+ * a sender down, so an unpaced burst only overflows receivers' buffers and
+ * turns into repairs and loss events. */
+static double tokens;
+static uint64_t tokens_at;
+
 static void flush_lines(void) {
-  while (lines_head && quilt_host_joined(host)) {
+  uint64_t now = uv_hrtime();
+  double cap = (double)hopts.rate / 100.0 + 1.0;
+  tokens += (double)(now - tokens_at) * (double)hopts.rate / 1e9;
+  tokens_at = now;
+  if (tokens > cap)
+    tokens = cap;
+  while (lines_head && quilt_host_joined(host) && tokens >= 1.0) {
+    tokens -= 1.0;
     line *l = lines_head;
     int64_t rc = quilt_host_publish(host, l->data,
                                     l->len > QUILT_WIRE_MAX_PAYLOAD
@@ -487,14 +505,16 @@ static void pub_stop_signal(void) {
 int quilt_cmd_pub(int argc, char **argv) {
   static const char *cmd = "quilt pub";
   hopts.linger_ms = 2000;
+  hopts.rate = 10000;
   int rc = parse(cmd, argc, argv, host_flags, &hopts);
   if (rc == 1) {
     printf("usage: quilt pub --bootstrap ADDR:PORT --group NAME [--bind IP | --iface NAME]\n"
-           "                 [--no-ipmc] [--region N] [--linger-ms MS]\n\n"
+           "                 [--no-ipmc] [--region N] [--linger-ms MS] [--rate N]\n\n"
            "Joins the group and publishes each line read from standard "
            "input as one\nmessage (lines are cut at 1353 bytes).  After the "
            "last line it stays\n--linger-ms (default 2000) to answer "
-           "repairs, then leaves.\n");
+           "repairs, then leaves.  It publishes at most\n--rate messages "
+           "a second (default 10000).\n");
     return QUILT_EXIT_OK;
   }
   if (rc < 0)
@@ -525,7 +545,8 @@ int quilt_cmd_pub(int argc, char **argv) {
   if (in_stream)
     uv_read_start(in_stream, in_alloc, in_read);
   uv_timer_init(loop, &pub_timer);
-  uv_timer_start(&pub_timer, pub_tick, 10, 10);
+  tokens_at = uv_hrtime();
+  uv_timer_start(&pub_timer, pub_tick, 1, 1);
   watch_signals(loop, pub_stop_signal);
   uv_run(loop, UV_RUN_DEFAULT);
   close_signals();
