@@ -666,7 +666,16 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
     b->ctr.refused++;
     return QUILT_ERR_MALFORMED;
   }
-  (void)from;
+  /* A host is reached at the address its datagrams come from: behind a
+   * NAT that is the NAT's outer address, not the one the host believes it
+   * has (RFC 5389's server-reflexive address).  A driver that cannot tell
+   * passes 0.0.0.0:0 and the claimed address is used. */
+  if (from && from->ip) {
+    if (m.hdr.type == QUILT_MSG_JOIN)
+      m.u.join.addr = *from;
+    else if (m.hdr.type == QUILT_MSG_HEARTBEAT)
+      m.u.heartbeat.addr = *from;
+  }
   switch (m.hdr.type) {
   case QUILT_MSG_JOIN:
     b->ctr.joins++;

@@ -77,7 +77,9 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
                         const quilt_bootstrap_callbacks *cb, void *user);
 void quilt_bootstrap_del(quilt_bootstrap *b);
 
-/* Handles one datagram.  Returns 0, or a negative code for a datagram that
+/* Handles one datagram that came from `from` (the address hosts are then
+ * reached at; 0.0.0.0:0 when the driver cannot tell, and the address a
+ * host claims is used).  Returns 0, or a negative code for a datagram that
  * was refused (malformed, a message type the server does not take, a host
  * over max_hosts); refused datagrams are counted. */
 int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,

@@ -784,7 +784,8 @@ static void handle(sim *s, const ev *e) {
     shost *h = &s->hosts[e->host];
     if (e->host == s->n) {
       if (s->boot) {
-        quilt_bootstrap_read(s->boot, &(quilt_addr){0}, e->p->data,
+        quilt_addr src = host_addr(e->from);
+        quilt_bootstrap_read(s->boot, &src, e->p->data,
                              e->p->len, s->now);
         rearm(s, s->n);
       }

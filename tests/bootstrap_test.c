@@ -170,7 +170,12 @@ static int send_dg(fx *f, const quilt_msg *m) {
   uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
   int len = quilt_wire_encode(m, buf, sizeof buf);
   assert_true(len > 0);
-  quilt_addr from = {0x0a000000u, 1};
+  /* The datagram comes from the sending host's address (unknown senders:
+   * a driver that cannot tell, 0.0.0.0:0). */
+  quilt_addr from = {0, 0};
+  for (size_t i = 0; i < f->nh; i++)
+    if (f->h[i].id == m->hdr.sender)
+      from = f->h[i].addr;
   int rc = quilt_bootstrap_read(f->b, &from, buf, (size_t)len, f->now);
   check(f);
   return rc;
@@ -1250,6 +1255,22 @@ static void test_rep_address_change(void **state) {
 
 /* A new RTT or bandwidth measure that the rules do not look at changes
  * nothing about a host's patch or role. */
+/* Behind a NAT a host is reached where its datagrams come from, not at the
+ * address it claims. */
+static void test_observed_address(void **state) {
+  fx *f = *state;
+  bhost *a = add_host(f, 1, wan(2));
+  quilt_addr claimed = {(192u << 24) | (168u << 16) | 5, 7000};
+  quilt_msg m;
+  hdr(&m, a, QUILT_MSG_JOIN);
+  m.u.join.addr = claimed; /* a private address; a->addr is the outer one */
+  m.u.join.euid = a->euid;
+  unsigned before = a->npi;
+  assert_int_equal(send_dg(f, &m), 0);
+  assert_int_equal(a->npi, before + 1); /* answered at the outer address */
+  assert_int_equal(a->nreps, 1);
+}
+
 static void test_measure_noise_keeps_roles(void **state) {
   fx *f = *state;
   bhost *a = add_host(f, 1, lan(4));
@@ -1294,6 +1315,7 @@ int main(void) {
       T(test_churn),
       T(test_rep_address_change),
       T(test_measure_noise_keeps_roles),
+      T(test_observed_address),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
