@@ -326,13 +326,23 @@ int quilt_env_detect(quilt_env *e, const quilt_env_options *o, char *err,
           quilt_addr mapped2;
           e->mapping_ok = stun_once(fd, &alt, 0, QUILT_STUN_REQUEST_LEN,
                                     &mapped2, NULL, NULL, STUN_TIMEOUT_MS);
-          /* Filtering: ask for the answer from the other port. */
+          /* Filtering: ask for the answer from the other port, on a fresh
+           * socket: the one above has already sent to the alternate port,
+           * which opened the NAT's filter for it (RFC 5780 section 4.4). */
           quilt_addr m3, src;
-          e->filtering_ok =
-              stun_once(fd, &o->stun, QUILT_STUN_CHANGE_PORT,
-                        QUILT_STUN_REQUEST_LEN, &m3, NULL, &src,
-                        STUN_TIMEOUT_MS) &&
-              src.port != o->stun.port;
+          int fd2 = socket(AF_INET, SOCK_DGRAM, 0);
+          if (fd2 >= 0) {
+            struct sockaddr_in l2;
+            quilt_addr la2 = {f->ip, 0};
+            quilt_io_to_sockaddr(&la2, &l2);
+            e->filtering_ok =
+                bind(fd2, (struct sockaddr *)&l2, sizeof l2) == 0 &&
+                stun_once(fd2, &o->stun, QUILT_STUN_CHANGE_PORT,
+                          QUILT_STUN_REQUEST_LEN, &m3, NULL, &src,
+                          STUN_TIMEOUT_MS) &&
+                src.port != o->stun.port;
+            close(fd2);
+          }
           int nat = !quilt_addr_eq(&e->mapped, &me);
           if (!nat)
             e->nat = QUILT_NAT_NONE;

@@ -38,6 +38,10 @@
 #define QUILT_NODE_REPAIRS_PER_NACK 64 /* seqs answered for one NACK */
 #define QUILT_NODE_ANNOUNCE_MAX 8192   /* origins in a session burst */
 #define QUILT_NODE_SESSION_MAX_INTERVAL_NS (2000 * NS_PER_MS)
+/* A primary greets every other primary this often, so that the NATs in
+ * front of either keep their mappings and filters open (UDP mappings live
+ * for 30 s or more: RFC 4787 REQ-5). */
+#define QUILT_NODE_PUNCH_INTERVAL_NS (15000 * NS_PER_MS)
 
 typedef struct nack_entry {
   uint64_t origin;
@@ -96,6 +100,7 @@ struct quilt_node {
   uint64_t seq;        /* last published */
   unsigned join_backoff;
   uint64_t server_id; /* node id of the bootstrap server we hear from */
+  uint64_t punch_due_ns; /* next greeting of the other primaries */
 
   paged wao;     /* PEERS: the primaries of all patches */
   paged mtab;    /* MEMBERS: the members of this host's patch */
@@ -527,6 +532,30 @@ static void touch_one(void *arg, const quilt_origin_view *v) {
     ann_touch(t->n, &t->n->wao_ann, v->origin, t->now);
 }
 
+/* A primary greets every other primary with a SESSION about its own stream
+ * (seq 0 when it has published nothing: a greeting that announces nothing).
+ * Sending first is what lets a primary behind a NAT receive: a
+ * port-restricted NAT admits packets only from where its host has sent
+ * (RFC 4787), so this punches the hole the overlay's traffic comes
+ * through. */
+static void punch_peers(quilt_node *n, uint64_t now) {
+  n->punch_due_ns = now + QUILT_NODE_PUNCH_INTERVAL_NS;
+  if (!is_primary(n))
+    return;
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_SESSION);
+  m.u.session.count = 1;
+  m.u.session.entries[0].origin = n->cfg.id;
+  m.u.session.entries[0].seq = n->seq;
+  size_t len = encode(n, &m);
+  if (!len)
+    return;
+  for (uint32_t p = 0; p < n->wao.n; p++)
+    if (n->wao.entries[p].patch_id != n->pi.patch_id &&
+        n->wao.entries[p].node.id != n->cfg.id)
+      quilt__node_send(n, &n->wao.entries[p].node.addr, n->buf, len);
+}
+
 /* A primary (new, or with new peers) tells the overlay what it holds of
  * its patch's origins, so that peers can NACK what they missed. */
 static void touch_own_patch_origins(quilt_node *n, uint64_t now) {
@@ -634,8 +663,10 @@ static void handle_patch_info(quilt_node *n, const quilt_msg_patch_info *pi,
     n->join_backoff = 0;
     n->ctl_due_ns = now + heartbeat_ns(n);
   }
-  if (n->pi.role == QUILT_ROLE_PRIMARY && old_role != QUILT_ROLE_PRIMARY)
+  if (n->pi.role == QUILT_ROLE_PRIMARY && old_role != QUILT_ROLE_PRIMARY) {
+    punch_peers(n, now);
     touch_own_patch_origins(n, now);
+  }
   if (n->cb.patch_changed)
     n->cb.patch_changed(n->user, n->pi.patch_id, n->pi.protocol, n->pi.role);
 }
@@ -701,8 +732,10 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
     n->ctr.malformed++;
     return;
   }
-  if (paged_accept(&n->wao, p, QUILT_NODE_MAX_PEERS) && is_primary(n))
+  if (paged_accept(&n->wao, p, QUILT_NODE_MAX_PEERS) && is_primary(n)) {
+    punch_peers(n, now);
     touch_own_patch_origins(n, now);
+  }
 }
 
 /* Tells a member this host just learnt of how far its own stream goes, so
@@ -934,6 +967,8 @@ uint64_t quilt_node_expiry(const quilt_node *n) {
       t = n->repairs[i].due_ns;
   if (n->patch_ann.due_ns < t)
     t = n->patch_ann.due_ns;
+  if (is_primary(n) && n->punch_due_ns < t)
+    t = n->punch_due_ns;
   if (n->wao_ann.due_ns < t)
     t = n->wao_ann.due_ns;
   uint64_t d = quilt_delivery_expiry(n->dlv);
@@ -968,6 +1003,8 @@ void quilt_node_handle_expiry(quilt_node *n, uint64_t now) {
   repairs_run(n, now);
   if (n->patch_ann.due_ns <= now)
     ann_fire(n, &n->patch_ann, 0, now);
+  if (is_primary(n) && n->punch_due_ns <= now)
+    punch_peers(n, now);
   if (n->wao_ann.due_ns <= now) {
     if (is_primary(n))
       ann_fire(n, &n->wao_ann, 1, now);
