@@ -15,7 +15,7 @@ FUZZ_SECONDS ?= 30
 
 # Debian packages the build, the tests and the plots need.
 DEB_PACKAGES = gcc clang libclang-rt-dev make cmake pkg-config libuv1-dev libcmocka-dev \
-               gnuplot-nox iproute2 ca-certificates
+               gnuplot-nox iproute2 iptables ca-certificates
 
 .PHONY: all deps build test test-fast test-asan demo fuzz install clean
 

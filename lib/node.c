@@ -101,6 +101,8 @@ struct quilt_node {
   unsigned join_backoff;
   uint64_t server_id; /* node id of the bootstrap server we hear from */
   uint64_t punch_due_ns; /* next greeting of the other primaries */
+  uint8_t *greeted;      /* per entry of wao: a greeting came from it */
+  uint32_t ngreeted;
 
   paged wao;     /* PEERS: the primaries of all patches */
   paged mtab;    /* MEMBERS: the members of this host's patch */
@@ -732,7 +734,12 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
     n->ctr.malformed++;
     return;
   }
-  if (paged_accept(&n->wao, p, QUILT_NODE_MAX_PEERS) && is_primary(n)) {
+  if (!paged_accept(&n->wao, p, QUILT_NODE_MAX_PEERS))
+    return;
+  free(n->greeted); /* a new table: greetings count anew */
+  n->greeted = NULL;
+  n->ngreeted = 0;
+  if (is_primary(n)) {
     punch_peers(n, now);
     touch_own_patch_origins(n, now);
   }
@@ -835,6 +842,25 @@ static void handle_session(quilt_node *n, const quilt_addr *from,
                            const quilt_msg *m, uint64_t now) {
   const quilt_wire_peer *peer = peer_by_node(n, m->hdr.sender);
   uint32_t patch = peer ? peer->patch_id : 0;
+  /* The first greeting from a primary (punch_peers) means it can now hear
+   * us, if a NAT was in the way: announce again what we hold, since what
+   * we sent it before may never have got in. */
+  if (peer && is_primary(n) && m->u.session.count == 1 &&
+      m->u.session.entries[0].origin == m->hdr.sender) {
+    uint32_t at = (uint32_t)(peer - n->wao.entries);
+    if (n->ngreeted != n->wao.n) {
+      uint8_t *g = calloc(n->wao.n ? n->wao.n : 1, 1);
+      if (g) {
+        free(n->greeted);
+        n->greeted = g;
+        n->ngreeted = n->wao.n;
+      }
+    }
+    if (at < n->ngreeted && !n->greeted[at]) {
+      n->greeted[at] = 1;
+      touch_own_patch_origins(n, now);
+    }
+  }
   for (uint32_t i = 0; i < m->u.session.count; i++) {
     const quilt_session_entry *e = &m->u.session.entries[i];
     if (e->origin == n->cfg.id)
@@ -1116,6 +1142,7 @@ void quilt_node_del(quilt_node *n) {
   quilt_delivery_del(n->dlv);
   paged_reset(&n->wao);
   paged_reset(&n->mtab);
+  free(n->greeted);
   free(n->nacks);
   free(n->repairs);
   free(n->patch_ann.origins);
