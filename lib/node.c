@@ -103,6 +103,9 @@ struct quilt_node {
   uint64_t punch_due_ns; /* next greeting of the other primaries */
   uint8_t *greeted;      /* per entry of wao: a greeting came from it */
   uint32_t ngreeted;
+  quilt_addr *wao_server_addr; /* per entry of wao: the address the server
+                                  gave, when a greeting taught us another */
+  uint32_t nwao_server_addr;
 
   paged wao;     /* PEERS: the primaries of all patches */
   paged mtab;    /* MEMBERS: the members of this host's patch */
@@ -734,8 +737,47 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
     n->ctr.malformed++;
     return;
   }
-  if (!paged_accept(&n->wao, p, QUILT_NODE_MAX_PEERS))
+  /* Addresses learnt from greetings, to carry over to the new table. */
+  quilt_wire_peer *old = NULL;
+  uint32_t nold = 0;
+  if (n->wao_server_addr && n->nwao_server_addr == n->wao.n) {
+    old = malloc((n->wao.n ? n->wao.n : 1) * sizeof *old);
+    if (old) {
+      memcpy(old, n->wao.entries, n->wao.n * sizeof *old);
+      nold = n->wao.n;
+    }
+  }
+  quilt_addr *old_server = n->wao_server_addr;
+  uint32_t old_nserver = n->nwao_server_addr;
+  n->wao_server_addr = NULL;
+  n->nwao_server_addr = 0;
+  if (!paged_accept(&n->wao, p, QUILT_NODE_MAX_PEERS)) {
+    n->wao_server_addr = old_server; /* the table did not change */
+    n->nwao_server_addr = old_nserver;
+    free(old);
     return;
+  }
+  for (uint32_t i = 0; i < nold; i++) {
+    if (quilt_addr_eq(&old_server[i], &old[i].node.addr))
+      continue; /* nothing learnt for this one */
+    for (uint32_t j = 0; j < n->wao.n; j++)
+      if (n->wao.entries[j].node.id == old[i].node.id &&
+          quilt_addr_eq(&n->wao.entries[j].node.addr, &old_server[i])) {
+        /* The server still gives the same address: keep the one that
+         * works, and remember the server's. */
+        if (!n->wao_server_addr) {
+          n->wao_server_addr = malloc(n->wao.n * sizeof *n->wao_server_addr);
+          if (!n->wao_server_addr)
+            break;
+          for (uint32_t k = 0; k < n->wao.n; k++)
+            n->wao_server_addr[k] = n->wao.entries[k].node.addr;
+          n->nwao_server_addr = n->wao.n;
+        }
+        n->wao.entries[j].node.addr = old[i].node.addr;
+      }
+  }
+  free(old);
+  free(old_server);
   free(n->greeted); /* a new table: greetings count anew */
   n->greeted = NULL;
   n->ngreeted = 0;
@@ -848,6 +890,25 @@ static void handle_session(quilt_node *n, const quilt_addr *from,
   if (peer && is_primary(n) && m->u.session.count == 1 &&
       m->u.session.entries[0].origin == m->hdr.sender) {
     uint32_t at = (uint32_t)(peer - n->wao.entries);
+    /* Answer a primary where its greeting came from: behind a NAT that is
+     * the mapping this very flow got, which may differ from the one the
+     * bootstrap server saw (a NAT that found the port taken, e.g. by our
+     * own earlier packets it dropped, picks another: RFC 4787 section
+     * 4.1). */
+    if (from && from->ip &&
+        !quilt_addr_eq(&n->wao.entries[at].node.addr, from)) {
+      if (!n->wao_server_addr) {
+        n->wao_server_addr = malloc(
+            (n->wao.n ? n->wao.n : 1) * sizeof *n->wao_server_addr);
+        if (n->wao_server_addr) {
+          for (uint32_t k = 0; k < n->wao.n; k++)
+            n->wao_server_addr[k] = n->wao.entries[k].node.addr;
+          n->nwao_server_addr = n->wao.n;
+        }
+      }
+      if (n->wao_server_addr)
+        n->wao.entries[at].node.addr = *from;
+    }
     if (n->ngreeted != n->wao.n) {
       uint8_t *g = calloc(n->wao.n ? n->wao.n : 1, 1);
       if (g) {
@@ -1143,6 +1204,7 @@ void quilt_node_del(quilt_node *n) {
   paged_reset(&n->wao);
   paged_reset(&n->mtab);
   free(n->greeted);
+  free(n->wao_server_addr);
   free(n->nacks);
   free(n->repairs);
   free(n->patch_ann.origins);
