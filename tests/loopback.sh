@@ -50,6 +50,17 @@ else
   echo "SKIP: coturn's turnutils_natdiscovery not installed"
 fi
 
+# Garbage on every port the server listens on (Quilt and STUN): truncated,
+# wrong magic, wrong version, random bytes.  It is counted and dropped; the
+# server keeps serving (the exchange below goes through it).
+for p in "$port" $((port + 1)) $((port + 2)); do
+  printf 'QL' >/dev/udp/127.0.0.1/$p
+  printf 'QL\x09\x07zzzzzzzzzzzz' >/dev/udp/127.0.0.1/$p
+  printf 'hello, is this a bootstrap server?' >/dev/udp/127.0.0.1/$p
+  head -c 1200 /dev/urandom >/dev/udp/127.0.0.1/$p
+  printf '\x00\x01\x00\x08\x21\x12\xa4\x42abcdefghijkl' >/dev/udp/127.0.0.1/$p
+done
+
 n=40
 for i in 1 2 3 4; do
   extra=()
@@ -73,5 +84,14 @@ for i in 1 2 3 4; do
     fail=1
   fi
 done
+# The server counted what it dropped (printed when it stops).
+kill -TERM "${pids[0]}" 2>/dev/null
+wait "${pids[0]}" 2>/dev/null
+if grep -Eq "datagrams, [1-9][0-9]* refused" "$tmp/boot.err"; then
+  echo "ok: the server counted the garbage as refused and kept serving"
+  passed=$((passed + 1))
+else
+  echo "FAIL: no refused datagrams counted: $(cat "$tmp/boot.err")"; fail=1
+fi
 echo "loopback: $passed passed, $fail failed"
 exit "$fail"

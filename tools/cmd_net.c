@@ -174,7 +174,9 @@ int quilt_cmd_bootstrap(int argc, char **argv) {
   }
   quilt_addr at = quilt_server_addr(server);
   char as[QUILT_ADDR_STRLEN];
-  printf("quilt bootstrap: listening on %s\n", quilt_addr_str(&at, as));
+  printf("quilt bootstrap: listening on %s, STUN on ports %u and %u\n",
+         quilt_addr_str(&at, as), (unsigned)at.port + 1,
+         (unsigned)at.port + 2);
   fflush(stdout);
   watch_signals(loop, server_stop);
   uv_run(loop, UV_RUN_DEFAULT);
@@ -183,9 +185,12 @@ int quilt_cmd_bootstrap(int argc, char **argv) {
   quilt_server_counters c;
   quilt_server_counters_get(server, &c);
   fprintf(stderr,
-          "quilt bootstrap: %llu datagrams, %llu refused, %llu joins, %llu "
-          "hosts, %llu patches, %llu failovers\n",
+          "quilt bootstrap: %llu datagrams, %llu refused, STUN %llu answered "
+          "%llu dropped, %llu joins, %llu hosts, %llu patches, %llu "
+          "failovers\n",
           (unsigned long long)c.datagrams, (unsigned long long)c.refused,
+          (unsigned long long)c.stun_answered,
+          (unsigned long long)c.stun_dropped,
           (unsigned long long)c.core.joins, (unsigned long long)c.core.hosts,
           (unsigned long long)c.core.patches,
           (unsigned long long)c.core.failovers);
