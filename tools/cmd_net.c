@@ -174,9 +174,16 @@ int quilt_cmd_bootstrap(int argc, char **argv) {
   }
   quilt_addr at = quilt_server_addr(server);
   char as[QUILT_ADDR_STRLEN];
-  printf("quilt bootstrap: listening on %s, STUN on ports %u and %u\n",
-         quilt_addr_str(&at, as), (unsigned)at.port + 1,
-         (unsigned)at.port + 2);
+  int nstun = quilt_server_stun_ports(server);
+  if (nstun == 2)
+    printf("quilt bootstrap: listening on %s, STUN on ports %u and %u\n",
+           quilt_addr_str(&at, as), (unsigned)at.port + 1,
+           (unsigned)at.port + 2);
+  else
+    printf("quilt bootstrap: listening on %s, STUN %s\n",
+           quilt_addr_str(&at, as),
+           nstun == 1 ? "on one port only (no NAT filtering test)"
+                      : "off (the next two ports are taken)");
   fflush(stdout);
   watch_signals(loop, server_stop);
   uv_run(loop, UV_RUN_DEFAULT);
