@@ -23,9 +23,13 @@ PREFIX ?= /usr/local
 
 all: build
 
+# The tests also use a standard STUN client (coturn's turnutils_natdiscovery)
+# against the bootstrap server.
+TEST_PACKAGES = coturn
+
 deps:
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(DEB_PACKAGES) $(EXTRA_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" \
 	    || missing="$$missing $$p"; \
 	done; \
@@ -41,6 +45,7 @@ build: deps
 	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(BUILD) -j $(JOBS)
 
+test: EXTRA_PACKAGES = $(TEST_PACKAGES)
 test: test-fast test-asan
 
 test-fast: build
