@@ -639,7 +639,7 @@ static int run(demo *d) {
   }
   char addr[32];
   const char *at = strstr(server->out.data, "listening on ") + 13;
-  size_t alen = strcspn(at, " \r\n");
+  size_t alen = strcspn(at, ", \r\n");
   if (alen == 0 || alen >= sizeof addr) {
     fprintf(stderr, "%s: cannot read the bootstrap server's address\n", cmd);
     return -1;
