@@ -229,6 +229,21 @@ static const quilt_wire_peer *peer_by_node(const quilt_node *n, uint64_t id) {
   return NULL;
 }
 
+/* Sends buf to the primary of every other patch (the wide-area overlay);
+ * returns how many copies went out. */
+static uint32_t send_to_overlay(quilt_node *n, const uint8_t *buf,
+                                size_t len) {
+  uint32_t sent = 0;
+  for (uint32_t p = 0; p < n->wao.n; p++) {
+    const quilt_wire_peer *e = &n->wao.entries[p];
+    if (e->patch_id == n->pi.patch_id || e->node.id == n->cfg.id)
+      continue;
+    quilt__node_send(n, &e->node.addr, buf, len);
+    sent++;
+  }
+  return sent;
+}
+
 /* ---- session announcements ---- */
 
 static void ann_touch(quilt_node *n, announcer *a, uint64_t origin,
@@ -290,10 +305,7 @@ static void ann_fire(quilt_node *n, announcer *a, int wao, uint64_t now) {
     if (!len)
       break;
     if (wao) {
-      for (uint32_t p = 0; p < n->wao.n; p++)
-        if (n->wao.entries[p].patch_id != n->pi.patch_id &&
-            n->wao.entries[p].node.id != n->cfg.id)
-          quilt__node_send(n, &n->wao.entries[p].node.addr, n->buf, len);
+      send_to_overlay(n, n->buf, len);
     } else if (n->proto) {
       n->proto->send_all(n, n->pstate, n->buf, len, now);
     }
@@ -493,32 +505,27 @@ static void repairs_run(quilt_node *n, uint64_t now) {
 
 /* ---- bridging ---- */
 
-static void forward_to_overlay(quilt_node *n, const quilt_msg_data *d,
-                               uint64_t now) {
+/* Encodes d, relayed by this host, into n->buf; returns the length. */
+static size_t encode_forwarded(quilt_node *n, const quilt_msg_data *d) {
   quilt_msg m;
   msg_init(n, &m, QUILT_MSG_DATA);
   m.u.data = *d;
   m.u.data.flags = QUILT_DATA_FORWARDED;
-  size_t len = encode(n, &m);
+  return encode(n, &m);
+}
+
+static void forward_to_overlay(quilt_node *n, const quilt_msg_data *d,
+                               uint64_t now) {
+  size_t len = encode_forwarded(n, d);
   if (!len)
     return;
-  for (uint32_t p = 0; p < n->wao.n; p++) {
-    if (n->wao.entries[p].patch_id == n->pi.patch_id ||
-        n->wao.entries[p].node.id == n->cfg.id)
-      continue;
-    quilt__node_send(n, &n->wao.entries[p].node.addr, n->buf, len);
-    n->ctr.forwarded++;
-  }
+  n->ctr.forwarded += send_to_overlay(n, n->buf, len);
   ann_touch(n, &n->wao_ann, d->origin, now);
 }
 
 static void inject_into_patch(quilt_node *n, const quilt_msg_data *d,
                               uint64_t now) {
-  quilt_msg m;
-  msg_init(n, &m, QUILT_MSG_DATA);
-  m.u.data = *d;
-  m.u.data.flags = QUILT_DATA_FORWARDED;
-  size_t len = encode(n, &m);
+  size_t len = encode_forwarded(n, d);
   if (!len || !n->proto)
     return;
   n->proto->send_all(n, n->pstate, n->buf, len, now);
@@ -553,12 +560,8 @@ static void punch_peers(quilt_node *n, uint64_t now) {
   m.u.session.entries[0].origin = n->cfg.id;
   m.u.session.entries[0].seq = n->seq;
   size_t len = encode(n, &m);
-  if (!len)
-    return;
-  for (uint32_t p = 0; p < n->wao.n; p++)
-    if (n->wao.entries[p].patch_id != n->pi.patch_id &&
-        n->wao.entries[p].node.id != n->cfg.id)
-      quilt__node_send(n, &n->wao.entries[p].node.addr, n->buf, len);
+  if (len)
+    send_to_overlay(n, n->buf, len);
 }
 
 /* A primary (new, or with new peers) tells the overlay what it holds of
@@ -731,6 +734,22 @@ static int paged_accept(paged *t, const quilt_msg_peers *p,
   return 1;
 }
 
+/* Before the first address of the table of primaries is replaced by one
+ * learnt from a greeting, keeps the addresses the server gave.  Returns 0
+ * when out of memory (then nothing is replaced). */
+static int remember_server_addrs(quilt_node *n) {
+  if (n->wao_server_addr)
+    return 1;
+  n->wao_server_addr =
+      malloc((n->wao.n ? n->wao.n : 1) * sizeof *n->wao_server_addr);
+  if (!n->wao_server_addr)
+    return 0;
+  for (uint32_t k = 0; k < n->wao.n; k++)
+    n->wao_server_addr[k] = n->wao.entries[k].node.addr;
+  n->nwao_server_addr = n->wao.n;
+  return 1;
+}
+
 static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
                          uint64_t now) {
   if (p->total > QUILT_NODE_MAX_PEERS) {
@@ -765,14 +784,8 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
           quilt_addr_eq(&n->wao.entries[j].node.addr, &old_server[i])) {
         /* The server still gives the same address: keep the one that
          * works, and remember the server's. */
-        if (!n->wao_server_addr) {
-          n->wao_server_addr = malloc(n->wao.n * sizeof *n->wao_server_addr);
-          if (!n->wao_server_addr)
-            break;
-          for (uint32_t k = 0; k < n->wao.n; k++)
-            n->wao_server_addr[k] = n->wao.entries[k].node.addr;
-          n->nwao_server_addr = n->wao.n;
-        }
+        if (!remember_server_addrs(n))
+          break;
         n->wao.entries[j].node.addr = old[i].node.addr;
       }
   }
@@ -897,16 +910,7 @@ static void handle_session(quilt_node *n, const quilt_addr *from,
      * 4.1). */
     if (from && from->ip &&
         !quilt_addr_eq(&n->wao.entries[at].node.addr, from)) {
-      if (!n->wao_server_addr) {
-        n->wao_server_addr = malloc(
-            (n->wao.n ? n->wao.n : 1) * sizeof *n->wao_server_addr);
-        if (n->wao_server_addr) {
-          for (uint32_t k = 0; k < n->wao.n; k++)
-            n->wao_server_addr[k] = n->wao.entries[k].node.addr;
-          n->nwao_server_addr = n->wao.n;
-        }
-      }
-      if (n->wao_server_addr)
+      if (remember_server_addrs(n))
         n->wao.entries[at].node.addr = *from;
     }
     if (n->ngreeted != n->wao.n) {
