@@ -108,8 +108,9 @@ double quilt_omni_avg_latency_us(const quilt_omni *t);
 int quilt_omni_improve(quilt_omni *t, quilt_rng *rng, uint32_t max_rounds);
 
 /* Temperature of the probabilistic transformation, in us*clients (the unit
- * of a cost change).  build_initial sets it to cost / (4 * live nodes),
- * about a quarter of the mean per-node c_i * l_i.  0 disables it. */
+ * of a cost change).  build_initial (and remove) set it to
+ * 4 * cost / live nodes, four times the mean per-node c_i * l_i.  0
+ * disables it. */
 uint64_t quilt_omni_temperature(const quilt_omni *t);
 void quilt_omni_set_temperature(quilt_omni *t, uint64_t temp);
 

@@ -232,8 +232,8 @@ static void test_small_vs_optimum(void **state) {
   printf("omni: %u small instances: mean gap to optimum %.3f%%, max %.2f%%, "
          "optimal in %u\n",
          count, 100 * mean, 100 * gap_max, at_opt);
-  /* Measured: 1.7% mean over the 200 instances, 169 optimal. */
-  assert_true(mean <= 0.03);
+  /* Measured: 0.07% mean (max 6.7%) over the 200 instances, 196 optimal. */
+  assert_true(mean <= 0.01);
   free(in.mat);
   in.mat = NULL;
 }
