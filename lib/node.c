@@ -860,8 +860,16 @@ static int is_patch_rep(const quilt_node *n, uint64_t id) {
  * here would leave the whole patch without it. */
 static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
                    uint64_t now) {
-  if (!is_primary(n))
+  if (!is_primary(n)) {
+    /* A backup that other primaries already send to has been made primary
+     * by the server, and the PATCH_INFO saying so is late or lost: what
+     * comes over the overlay must reach the patch all the same (a message
+     * delivered here and not injected would never be injected later). */
+    if (n->joined && n->pi.role == QUILT_ROLE_BACKUP &&
+        d->origin_patch != n->pi.patch_id && peer_by_node(n, sender))
+      inject_into_patch(n, d, now);
     return;
+  }
   if (d->origin_patch == n->pi.patch_id) {
     forward_to_overlay(n, d, now);
     /* Where it is one datagram, the primary announces its patch's
