@@ -57,6 +57,7 @@ typedef struct repair_entry {
   uint64_t due_ns;
   quilt_addr to; /* requester, when !to_all */
   int to_all;
+  int overlay; /* asked for across the overlay: relayed data, FORWARDED */
 } repair_entry;
 
 /* A table the bootstrap server sends in pages (PEERS, MEMBERS): a newer
@@ -445,7 +446,7 @@ static repair_entry *repair_find(quilt_node *n, uint64_t origin,
 }
 
 static void repair_schedule(quilt_node *n, uint64_t origin, uint64_t seq,
-                            uint64_t delay, int to_all,
+                            uint64_t delay, int to_all, int overlay,
                             const quilt_addr *to, uint64_t now) {
   if (repair_find(n, origin, seq))
     return;
@@ -468,6 +469,7 @@ static void repair_schedule(quilt_node *n, uint64_t origin, uint64_t seq,
   r->seq = seq;
   r->due_ns = now + delay;
   r->to_all = to_all;
+  r->overlay = overlay;
   r->to = *to;
 }
 
@@ -489,7 +491,11 @@ static void repairs_run(quilt_node *n, uint64_t now) {
     quilt_msg m;
     msg_init(n, &m, QUILT_MSG_DATA);
     if (quilt_delivery_lookup(n->dlv, r->origin, r->seq, now, &m.u.data)) {
-      m.u.data.flags = QUILT_DATA_REPAIR;
+      /* An answer across the overlay is relayed data as well: the primary
+       * that asked injects it into its patch (bridge()), while a repair
+       * among members never is. */
+      m.u.data.flags = (uint8_t)(QUILT_DATA_REPAIR |
+                                 (r->overlay ? QUILT_DATA_FORWARDED : 0));
       size_t len = encode(n, &m);
       if (len) {
         if (r->to_all && n->proto)
@@ -881,7 +887,9 @@ static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
       ann_touch(n, &n->patch_ann, d->origin, now);
   }
   else if (peer_by_node(n, sender) ||
-           (!(d->flags & QUILT_DATA_REPAIR) && !is_patch_rep(n, sender)))
+           (!is_patch_rep(n, sender) &&
+            (!(d->flags & QUILT_DATA_REPAIR) ||
+             (d->flags & QUILT_DATA_FORWARDED))))
     inject_into_patch(n, d, now);
 }
 
@@ -966,7 +974,8 @@ static void handle_nack(quilt_node *n, const quilt_addr *from,
       quilt_msg_data held;
       if (!quilt_delivery_lookup(n->dlv, k->origin, s, now, &held))
         continue;
-      repair_schedule(n, k->origin, s, delay, to_all, from, now);
+      repair_schedule(n, k->origin, s, delay, to_all, from_overlay, from,
+                      now);
     }
   }
   if (delay == 0)
