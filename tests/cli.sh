@@ -73,7 +73,8 @@ expect 0 "usage: quilt demo" -- "$quilt" demo --help
 expect 2 "unknown option" -- "$quilt" demo --loud
 
 # A run on a small topology delivers everything, with and without faults.
-for knobs in "" "--loss 0.05" "--fail-reps"; do
+for knobs in "" "--loss 0.05" "--fail-reps" "--fail-reps --loss 0.05" \
+  "--restart-bootstrap --loss 0.05" "--restart-bootstrap --fail-reps --restart-reps-ms 300"; do
   # shellcheck disable=SC2086
   expect 0 "delivery ratio +1\.000000 +1\.000000" -- "$quilt" sim datacenter "${small[@]}" \
     --compare quilt,unicast --messages 100 --seed 7 $knobs
