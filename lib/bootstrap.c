@@ -166,10 +166,12 @@ static void send_peers_group(quilt_bootstrap *b, uint32_t group) {
   }
   if (total > UINT16_MAX)
     total = UINT16_MAX;
-  quilt_msg pages[1];
+  /* One page at a time (an empty table is one empty page), each sent to
+   * every representative of the group. */
+  quilt_msg page;
+  quilt_msg *m = &page;
   uint32_t at = 0, i = 0;
-  while (at < total || (total == 0 && at == 0)) {
-    quilt_msg *m = &pages[0];
+  do {
     msg_init(b, m, QUILT_MSG_PEERS, group);
     m->u.peers.epoch = b->peers_epoch;
     m->u.peers.total = (uint16_t)total;
@@ -193,9 +195,7 @@ static void send_peers_group(quilt_bootstrap *b, uint32_t group) {
       for (uint32_t r = 0; r < p->nreps; r++)
         send_msg(b, &b->hosts[p->reps[r]].addr, m);
     }
-    if (total == 0)
-      break;
-  }
+  } while (at < total);
 }
 
 static void send_peers(quilt_bootstrap *b, uint64_t now) {
