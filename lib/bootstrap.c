@@ -582,12 +582,6 @@ static int host_admit(quilt_bootstrap *b, uint64_t id, uint32_t group,
   return 0;
 }
 
-static int euid_eq(const quilt_euid *a, const quilt_euid *b) {
-  return a->nat == b->nat && a->ipmc == b->ipmc && a->domain == b->domain &&
-         a->region == b->region && a->rtt_us == b->rtt_us &&
-         a->bw_kbps == b->bw_kbps;
-}
-
 /* JOIN, or a HEARTBEAT from a host this server does not know (after a
  * restart): admit or refresh, and answer with PATCH_INFO. */
 static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
@@ -621,7 +615,7 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
         peers_changed(b, now);
     }
   }
-  if (!euid_eq(&h->euid, euid)) {
+  if (!quilt_euid_equal(&h->euid, euid)) {
     /* A changed environment may map to another patch (DESIGN.md 1); a
      * change the rules do not look at (a new RTT or bandwidth measure
      * under the default rules) only updates the record, so measurement

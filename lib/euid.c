@@ -336,3 +336,9 @@ int quilt_euid_decode(quilt_euid *e, const uint8_t *in, size_t len) {
   e->bw_kbps = get32(in + 16);
   return 0;
 }
+
+int quilt_euid_equal(const quilt_euid *a, const quilt_euid *b) {
+  return a->nat == b->nat && a->ipmc == b->ipmc && a->domain == b->domain &&
+         a->region == b->region && a->rtt_us == b->rtt_us &&
+         a->bw_kbps == b->bw_kbps;
+}

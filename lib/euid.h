@@ -62,6 +62,9 @@ size_t quilt_euid_format(const quilt_euid *e, char *buf, size_t size);
  * written only on success; err_col may be NULL. */
 int quilt_euid_parse(quilt_euid *e, const char *s, size_t len, int *err_col);
 
+/* Whether two EUIDs are the same, field by field. */
+int quilt_euid_equal(const quilt_euid *a, const quilt_euid *b);
+
 /* Wire form: encode writes exactly QUILT_EUID_WIRE_LEN bytes; decode reads
  * exactly that many and returns 0, QUILT_ERR_TRUNCATED when len is short or
  * QUILT_ERR_MALFORMED for out-of-range fields. */

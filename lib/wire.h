@@ -182,6 +182,11 @@ int quilt_wire_decode(quilt_msg *m, const uint8_t *buf, size_t len);
  * decoder would refuse.  Writes nothing when it fails. */
 int quilt_wire_encode(const quilt_msg *m, uint8_t *out, size_t outlen);
 
+/* Field-by-field equality of two decoded messages: the header, and each
+ * list up to its count; DATA payloads compared byte for byte.  Returns 0
+ * for counts over their limits or an unknown type. */
+int quilt_msg_equal(const quilt_msg *a, const quilt_msg *b);
+
 /* Name of a message type for logs ("DATA", ...), "?" when unknown. */
 const char *quilt_msg_type_name(unsigned type);
 
