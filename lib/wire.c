@@ -23,7 +23,12 @@
 #define WIRE_NODE_LEN (8 + WIRE_ADDR_LEN) /* id u64, addr */
 #define WIRE_JOIN_LEN (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 1)
 #define WIRE_PATCH_INFO_FIXED (4 + 1 + 1 + 4 + WIRE_ADDR_LEN + 2 + 1)
-#define WIRE_HEARTBEAT_LEN (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 4 + 1 + 4)
+#define WIRE_HEARTBEAT_FIXED                                                   \
+  (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 4 + 1 + 4 + 4 + 1)
+#define WIRE_PING_LEN 8
+#define WIRE_LANDMARKS_FIXED (4 + 1)
+#define WIRE_TREE_FIXED (4 + 4 + WIRE_NODE_LEN + WIRE_NODE_LEN + 1 + 1)
+#define WIRE_ORPHAN_LEN (4 + 4 + 8)
 #define WIRE_PEERS_FIXED (4 + 2 + 2 + 1)
 #define WIRE_PEER_LEN (4 + WIRE_NODE_LEN)
 #define WIRE_DATA_FIXED (8 + 8 + 8 + 4 + 1 + 2)
@@ -46,6 +51,14 @@ _Static_assert(QUILT_WIRE_HEADER_LEN + WIRE_PEERS_FIXED +
                        QUILT_WIRE_MAX_PEERS * WIRE_PEER_LEN <=
                    QUILT_WIRE_MAX_DATAGRAM,
                "PEERS at QUILT_WIRE_MAX_PEERS does not fit");
+_Static_assert(QUILT_WIRE_HEADER_LEN + WIRE_TREE_FIXED +
+                       QUILT_WIRE_MAX_CHILDREN * WIRE_NODE_LEN <=
+                   QUILT_WIRE_MAX_DATAGRAM,
+               "a full TREE must fit a datagram");
+_Static_assert(QUILT_WIRE_HEADER_LEN + WIRE_HEARTBEAT_FIXED +
+                       QUILT_WIRE_MAX_LANDMARKS * 4 <=
+                   QUILT_WIRE_MAX_DATAGRAM,
+               "a full HEARTBEAT must fit a datagram");
 _Static_assert(QUILT_WIRE_HEADER_LEN + WIRE_NACK_FIXED +
                        QUILT_WIRE_MAX_NACK * WIRE_NACK_RANGE_LEN <=
                    QUILT_WIRE_MAX_DATAGRAM,
@@ -171,11 +184,72 @@ static int decode_heartbeat(wire_reader *r, quilt_msg_heartbeat *hb) {
   hb->patch_id = get_u32(r);
   hb->role = get_u8(r);
   hb->epoch = get_u32(r);
+  hb->lm_epoch = get_u32(r);
+  hb->nrtt = get_u8(r);
   if (r->short_read)
     return QUILT_ERR_TRUNCATED;
-  if (hb->role > QUILT_ROLE_BACKUP)
+  if (hb->role > QUILT_ROLE_BACKUP || hb->nrtt > QUILT_WIRE_MAX_LANDMARKS)
     return QUILT_ERR_MALFORMED;
-  return 0;
+  for (unsigned i = 0; i < hb->nrtt; i++)
+    hb->rtt_us[i] = get_u32(r);
+  return r->short_read ? QUILT_ERR_TRUNCATED : 0;
+}
+
+static int decode_landmarks(wire_reader *r, quilt_msg_landmarks *l) {
+  l->epoch = get_u32(r);
+  l->count = get_u8(r);
+  if (r->short_read)
+    return QUILT_ERR_TRUNCATED;
+  if (l->count > QUILT_WIRE_MAX_LANDMARKS)
+    return QUILT_ERR_MALFORMED;
+  for (unsigned i = 0; i < l->count; i++)
+    l->nodes[i] = get_node(r);
+  return r->short_read ? QUILT_ERR_TRUNCATED : 0;
+}
+
+/* A tree view names no node twice, and its children fit its degree. */
+static int tree_ok(const quilt_msg_tree *t) {
+  if (t->degree == 0 || t->nchildren > QUILT_WIRE_MAX_CHILDREN ||
+      t->nchildren > t->degree)
+    return 0;
+  if (t->parent.id == 0 && t->grandparent.id != 0)
+    return 0;
+  for (unsigned i = 0; i < t->nchildren; i++) {
+    uint64_t c = t->children[i].id;
+    if (c == 0 || c == t->parent.id || c == t->grandparent.id)
+      return 0;
+    for (unsigned j = 0; j < i; j++)
+      if (t->children[j].id == c)
+        return 0;
+  }
+  return t->parent.id == 0 || t->parent.id != t->grandparent.id;
+}
+
+static int decode_tree(wire_reader *r, quilt_msg_tree *t) {
+  t->tree = get_u32(r);
+  t->epoch = get_u32(r);
+  t->parent = get_node(r);
+  t->grandparent = get_node(r);
+  t->degree = get_u8(r);
+  t->nchildren = get_u8(r);
+  if (r->short_read)
+    return QUILT_ERR_TRUNCATED;
+  if (t->nchildren > QUILT_WIRE_MAX_CHILDREN)
+    return QUILT_ERR_MALFORMED;
+  for (unsigned i = 0; i < t->nchildren; i++)
+    t->children[i] = get_node(r);
+  if (r->short_read)
+    return QUILT_ERR_TRUNCATED;
+  return tree_ok(t) ? 0 : QUILT_ERR_MALFORMED;
+}
+
+static int decode_orphan(wire_reader *r, quilt_msg_orphan *o) {
+  o->tree = get_u32(r);
+  o->epoch = get_u32(r);
+  o->parent = get_u64(r);
+  if (r->short_read)
+    return QUILT_ERR_TRUNCATED;
+  return o->parent != 0 ? 0 : QUILT_ERR_MALFORMED;
 }
 
 static int decode_peers(wire_reader *r, quilt_msg_peers *p) {
@@ -302,6 +376,20 @@ int quilt_wire_decode(quilt_msg *m, const uint8_t *buf, size_t len) {
   case QUILT_MSG_SESSION:
     rc = decode_session(&r, &m->u.session);
     break;
+  case QUILT_MSG_PING:
+  case QUILT_MSG_PONG:
+    m->u.ping.token = get_u64(&r);
+    rc = r.short_read ? QUILT_ERR_TRUNCATED : 0;
+    break;
+  case QUILT_MSG_LANDMARKS:
+    rc = decode_landmarks(&r, &m->u.landmarks);
+    break;
+  case QUILT_MSG_TREE:
+    rc = decode_tree(&r, &m->u.tree);
+    break;
+  case QUILT_MSG_ORPHAN:
+    rc = decode_orphan(&r, &m->u.orphan);
+    break;
   default:
     return QUILT_ERR_MALFORMED;
   }
@@ -410,9 +498,30 @@ static int check_msg(const quilt_msg *m, size_t *body_len) {
   }
   case QUILT_MSG_HEARTBEAT:
     if (m->u.heartbeat.role > QUILT_ROLE_BACKUP ||
-        !euid_ok(&m->u.heartbeat.euid))
+        !euid_ok(&m->u.heartbeat.euid) ||
+        m->u.heartbeat.nrtt > QUILT_WIRE_MAX_LANDMARKS)
       return QUILT_ERR_INVAL;
-    *body_len = WIRE_HEARTBEAT_LEN;
+    *body_len = WIRE_HEARTBEAT_FIXED + (size_t)m->u.heartbeat.nrtt * 4;
+    return 0;
+  case QUILT_MSG_PING:
+  case QUILT_MSG_PONG:
+    *body_len = WIRE_PING_LEN;
+    return 0;
+  case QUILT_MSG_LANDMARKS:
+    if (m->u.landmarks.count > QUILT_WIRE_MAX_LANDMARKS)
+      return QUILT_ERR_INVAL;
+    *body_len = WIRE_LANDMARKS_FIXED + (size_t)m->u.landmarks.count *
+                                           WIRE_NODE_LEN;
+    return 0;
+  case QUILT_MSG_TREE:
+    if (!tree_ok(&m->u.tree))
+      return QUILT_ERR_INVAL;
+    *body_len = WIRE_TREE_FIXED + (size_t)m->u.tree.nchildren * WIRE_NODE_LEN;
+    return 0;
+  case QUILT_MSG_ORPHAN:
+    if (m->u.orphan.parent == 0)
+      return QUILT_ERR_INVAL;
+    *body_len = WIRE_ORPHAN_LEN;
     return 0;
   case QUILT_MSG_LEAVE:
   case QUILT_MSG_REJOIN:
@@ -486,6 +595,37 @@ static void encode_body(wire_writer *w, const quilt_msg *m) {
     put_u32(w, m->u.heartbeat.patch_id);
     put_u8(w, m->u.heartbeat.role);
     put_u32(w, m->u.heartbeat.epoch);
+    put_u32(w, m->u.heartbeat.lm_epoch);
+    put_u8(w, m->u.heartbeat.nrtt);
+    for (unsigned i = 0; i < m->u.heartbeat.nrtt; i++)
+      put_u32(w, m->u.heartbeat.rtt_us[i]);
+    break;
+  case QUILT_MSG_PING:
+  case QUILT_MSG_PONG:
+    put_u64(w, m->u.ping.token);
+    break;
+  case QUILT_MSG_LANDMARKS:
+    put_u32(w, m->u.landmarks.epoch);
+    put_u8(w, m->u.landmarks.count);
+    for (unsigned i = 0; i < m->u.landmarks.count; i++)
+      put_node(w, &m->u.landmarks.nodes[i]);
+    break;
+  case QUILT_MSG_TREE: {
+    const quilt_msg_tree *t = &m->u.tree;
+    put_u32(w, t->tree);
+    put_u32(w, t->epoch);
+    put_node(w, &t->parent);
+    put_node(w, &t->grandparent);
+    put_u8(w, t->degree);
+    put_u8(w, t->nchildren);
+    for (unsigned i = 0; i < t->nchildren; i++)
+      put_node(w, &t->children[i]);
+    break;
+  }
+  case QUILT_MSG_ORPHAN:
+    put_u32(w, m->u.orphan.tree);
+    put_u32(w, m->u.orphan.epoch);
+    put_u64(w, m->u.orphan.parent);
     break;
   case QUILT_MSG_PEERS:
   case QUILT_MSG_MEMBERS: {
@@ -580,6 +720,16 @@ const char *quilt_msg_type_name(unsigned type) {
     return "SESSION";
   case QUILT_MSG_MEMBERS:
     return "MEMBERS";
+  case QUILT_MSG_PING:
+    return "PING";
+  case QUILT_MSG_PONG:
+    return "PONG";
+  case QUILT_MSG_LANDMARKS:
+    return "LANDMARKS";
+  case QUILT_MSG_TREE:
+    return "TREE";
+  case QUILT_MSG_ORPHAN:
+    return "ORPHAN";
   default:
     return "?";
   }
@@ -627,7 +777,42 @@ int quilt_msg_equal(const quilt_msg *a, const quilt_msg *b) {
            quilt_euid_equal(&a->u.heartbeat.euid, &b->u.heartbeat.euid) &&
            a->u.heartbeat.patch_id == b->u.heartbeat.patch_id &&
            a->u.heartbeat.role == b->u.heartbeat.role &&
-           a->u.heartbeat.epoch == b->u.heartbeat.epoch;
+           a->u.heartbeat.epoch == b->u.heartbeat.epoch &&
+           a->u.heartbeat.lm_epoch == b->u.heartbeat.lm_epoch &&
+           a->u.heartbeat.nrtt == b->u.heartbeat.nrtt &&
+           a->u.heartbeat.nrtt <= QUILT_WIRE_MAX_LANDMARKS &&
+           memcmp(a->u.heartbeat.rtt_us, b->u.heartbeat.rtt_us,
+                  a->u.heartbeat.nrtt * sizeof(uint32_t)) == 0;
+  case QUILT_MSG_PING:
+  case QUILT_MSG_PONG:
+    return a->u.ping.token == b->u.ping.token;
+  case QUILT_MSG_LANDMARKS: {
+    const quilt_msg_landmarks *x = &a->u.landmarks, *y = &b->u.landmarks;
+    if (x->epoch != y->epoch || x->count != y->count ||
+        x->count > QUILT_WIRE_MAX_LANDMARKS)
+      return 0;
+    for (unsigned i = 0; i < x->count; i++)
+      if (!node_eq(&x->nodes[i], &y->nodes[i]))
+        return 0;
+    return 1;
+  }
+  case QUILT_MSG_TREE: {
+    const quilt_msg_tree *x = &a->u.tree, *y = &b->u.tree;
+    if (x->tree != y->tree || x->epoch != y->epoch ||
+        !node_eq(&x->parent, &y->parent) ||
+        !node_eq(&x->grandparent, &y->grandparent) ||
+        x->degree != y->degree || x->nchildren != y->nchildren ||
+        x->nchildren > QUILT_WIRE_MAX_CHILDREN)
+      return 0;
+    for (unsigned i = 0; i < x->nchildren; i++)
+      if (!node_eq(&x->children[i], &y->children[i]))
+        return 0;
+    return 1;
+  }
+  case QUILT_MSG_ORPHAN:
+    return a->u.orphan.tree == b->u.orphan.tree &&
+           a->u.orphan.epoch == b->u.orphan.epoch &&
+           a->u.orphan.parent == b->u.orphan.parent;
   case QUILT_MSG_LEAVE:
   case QUILT_MSG_REJOIN:
     return 1;

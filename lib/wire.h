@@ -41,6 +41,9 @@
 #define QUILT_WIRE_MAX_PEERS 64   /* entries in one PEERS datagram */
 #define QUILT_WIRE_MAX_SESSION 64 /* (origin, seq) pairs in one SESSION */
 #define QUILT_WIRE_MAX_NACK 32    /* ranges in one NACK */
+#define QUILT_WIRE_MAX_LANDMARKS 16 /* landmarks, and RTTs in a HEARTBEAT */
+#define QUILT_WIRE_MAX_CHILDREN 64  /* children in one TREE */
+#define QUILT_WIRE_RTT_UNKNOWN UINT32_MAX /* an RTT not measured (yet) */
 
 typedef enum quilt_msg_type {
   QUILT_MSG_JOIN = 1,       /* host -> bootstrap: I want in, here is my EUID */
@@ -54,6 +57,11 @@ typedef enum quilt_msg_type {
   QUILT_MSG_SESSION = 9,    /* sender -> receivers: highest seq per origin */
   QUILT_MSG_MEMBERS = 10,   /* bootstrap -> members: the members of a patch
                                (same body as PEERS) */
+  QUILT_MSG_PING = 11,      /* anyone -> anyone: answer with PONG */
+  QUILT_MSG_PONG = 12,      /* the answer, echoing the token */
+  QUILT_MSG_LANDMARKS = 13, /* bootstrap -> hosts: measure your RTT to these */
+  QUILT_MSG_TREE = 14,      /* bootstrap -> host: its place in a tree */
+  QUILT_MSG_ORPHAN = 15,    /* host -> bootstrap: my tree parent is silent */
   QUILT_MSG__MAX
 } quilt_msg_type;
 
@@ -102,7 +110,48 @@ typedef struct quilt_msg_heartbeat {
   uint8_t role;      /* the role it believes it holds */
   uint32_t epoch;    /* epoch of its latest PATCH_INFO, so the server sees
                         a host that missed a change */
+  uint32_t lm_epoch; /* epoch of the LANDMARKS the RTTs below answer */
+  uint8_t nrtt;      /* <= QUILT_WIRE_MAX_LANDMARKS */
+  uint32_t rtt_us[QUILT_WIRE_MAX_LANDMARKS]; /* RTT to landmark i, in us, or
+                                                QUILT_WIRE_RTT_UNKNOWN */
 } quilt_msg_heartbeat;
+
+/* PING / PONG: a PONG echoes the PING's token (the sender's clock, say). */
+typedef struct quilt_msg_ping {
+  uint64_t token;
+} quilt_msg_ping;
+
+/* LANDMARKS: the hosts every host measures its RTT to; the vector of RTTs
+ * (in HEARTBEAT) is the host's network position.  A newer epoch replaces
+ * the list. */
+typedef struct quilt_msg_landmarks {
+  uint32_t epoch;
+  uint8_t count; /* <= QUILT_WIRE_MAX_LANDMARKS */
+  quilt_wire_node nodes[QUILT_WIRE_MAX_LANDMARKS];
+} quilt_msg_landmarks;
+
+/* TREE: the receiver's neighbourhood in one tree, as the bootstrap server
+ * computed it.  tree is the patch id of a tree patch, or 0 for the
+ * wide-area overlay among the primaries.  A node id of 0 means none (the
+ * root has no parent; a child of the root no grandparent).  A newer epoch
+ * replaces the view. */
+typedef struct quilt_msg_tree {
+  uint32_t tree;
+  uint32_t epoch;
+  quilt_wire_node parent;
+  quilt_wire_node grandparent;
+  uint8_t degree;    /* the receiver's degree bound, >= 1 */
+  uint8_t nchildren; /* <= QUILT_WIRE_MAX_CHILDREN and <= degree */
+  quilt_wire_node children[QUILT_WIRE_MAX_CHILDREN];
+} quilt_msg_tree;
+
+/* ORPHAN: a host whose tree parent stopped answering asks the server for a
+ * new place (the server re-attaches it, grandparent first). */
+typedef struct quilt_msg_orphan {
+  uint32_t tree;
+  uint32_t epoch;  /* the epoch of the view that named the parent */
+  uint64_t parent; /* the silent parent, nonzero */
+} quilt_msg_orphan;
 
 /* PEERS: the primaries of all patches, paged.  total is the number of
  * entries in the whole table, offset the index of entries[0]. */
@@ -163,6 +212,10 @@ typedef struct quilt_msg {
     quilt_msg_data data;
     quilt_msg_nack nack;
     quilt_msg_session session;
+    quilt_msg_ping ping; /* PING and PONG */
+    quilt_msg_landmarks landmarks;
+    quilt_msg_tree tree;
+    quilt_msg_orphan orphan;
     /* LEAVE and REJOIN have an empty body */
   } u;
 } quilt_msg;

@@ -114,7 +114,8 @@ cleanup() {
   if [ "$left" != 0 ]; then
     echo "FAIL: $left namespace(s) named $pfx-* could not be removed"
   fi
-  rm -rf "$tmp"
+  # QUILT_NETNS_KEEP=1 keeps the outputs of a failed run for a post-mortem.
+  if [ -n "${QUILT_NETNS_KEEP:-}" ] && [ "$failed" != 0 ]; then echo "kept $tmp"; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
 trap 'echo "FAIL: interrupted (SIGINT)"; exit 130' INT
@@ -714,6 +715,8 @@ fi
 stop_all B
 for h in "${survivors[@]}"; do
   echo "  round B $h: $(grep '^REPORT ' "$tmp/B-$h.out" | tail -n 1)"
+  grep -q '^REPORT ' "$tmp/B-$h.out" ||
+    sed "s/^/    B-$h stderr: /" "$tmp/B-$h.err" | tail -n 20
 done
 # Nothing but the expected lines, in any round-B output.
 bad=""
