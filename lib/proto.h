@@ -28,6 +28,7 @@ typedef struct quilt_node quilt_node;
 enum {
   QUILT_PROTO_IPMC = 0,
   QUILT_PROTO_UNICAST = 1,
+  QUILT_PROTO_TREE = 2,
   QUILT_PROTO__COUNT
 };
 
@@ -99,5 +100,6 @@ const char *const *quilt_proto_names(size_t *count);
 
 extern const quilt_proto_ops quilt_proto_ipmc;
 extern const quilt_proto_ops quilt_proto_unicast;
+extern const quilt_proto_ops quilt_proto_tree;
 
 #endif /* QUILT_PROTO_H */
