@@ -295,7 +295,7 @@ int quilt_host_start(quilt_host *h) {
     nc.euid.bw_kbps = 1000000;
   }
   quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
-                             cb_deliver, cb_loss,       cb_patch};
+                             cb_deliver, cb_loss,       cb_patch, NULL};
   if (quilt_node_new(&h->node, &nc, &cb, h) != 0)
     return QUILT_ERR_NOMEM;
   quilt_node_start(h->node, uv_hrtime());

@@ -42,6 +42,11 @@
  * front of either keep their mappings and filters open (UDP mappings live
  * for 30 s or more: RFC 4787 REQ-5). */
 #define QUILT_NODE_PUNCH_INTERVAL_NS (15000 * NS_PER_MS)
+/* Landmarks are pinged this often; the smallest RTT seen is kept (queueing
+ * only ever adds to a sample). */
+#define QUILT_NODE_LM_PING_NS (5000 * NS_PER_MS)
+/* A PONG whose token is older than this is not an answer to us. */
+#define QUILT_NODE_PONG_MAX_AGE_NS (10000 * NS_PER_MS)
 
 typedef struct nack_entry {
   uint64_t origin;
@@ -107,6 +112,19 @@ struct quilt_node {
   quilt_addr *wao_server_addr; /* per entry of wao: the address the server
                                   gave, when a greeting taught us another */
   uint32_t nwao_server_addr;
+
+  /* Landmarks (LANDMARKS): the host measures its RTT to each and reports
+   * the vector in its heartbeats, its position for the server's trees. */
+  quilt_msg_landmarks lm;
+  uint32_t lm_rtt_us[QUILT_WIRE_MAX_LANDMARKS];
+  uint64_t lm_due_ns;   /* next round of PINGs */
+  int lm_reported;      /* the full vector went out in a heartbeat */
+
+  /* This host's place in the wide-area overlay tree (TREE for tree 0),
+   * used while it is its patch's primary; without one the overlay is
+   * direct (a copy to every other primary). */
+  quilt_msg_tree wao_view;
+  int has_wao_view;
 
   paged wao;     /* PEERS: the primaries of all patches */
   paged mtab;    /* MEMBERS: the members of this host's patch */
@@ -230,8 +248,33 @@ static const quilt_wire_peer *peer_by_node(const quilt_node *n, uint64_t id) {
   return NULL;
 }
 
-/* Sends buf to the primary of every other patch (the wide-area overlay);
- * returns how many copies went out. */
+static int wao_tree_mode(const quilt_node *n) {
+  return is_primary(n) && n->has_wao_view;
+}
+
+/* Sends buf to this primary's neighbours in the overlay tree except
+ * `except` (NULL: none); returns how many copies went out. */
+static uint32_t send_to_wao_tree(quilt_node *n, const uint8_t *buf,
+                                 size_t len, const quilt_addr *except) {
+  const quilt_msg_tree *v = &n->wao_view;
+  uint32_t sent = 0;
+  if (v->parent.id != 0 && v->parent.id != n->cfg.id &&
+      !(except && quilt_addr_eq(except, &v->parent.addr))) {
+    quilt__node_send(n, &v->parent.addr, buf, len);
+    sent++;
+  }
+  for (unsigned i = 0; i < v->nchildren; i++) {
+    if (v->children[i].id == n->cfg.id ||
+        (except && quilt_addr_eq(except, &v->children[i].addr)))
+      continue;
+    quilt__node_send(n, &v->children[i].addr, buf, len);
+    sent++;
+  }
+  return sent;
+}
+
+/* Sends buf to the primary of every other patch (the direct wide-area
+ * overlay); returns how many copies went out. */
 static uint32_t send_to_overlay(quilt_node *n, const uint8_t *buf,
                                 size_t len) {
   uint32_t sent = 0;
@@ -306,7 +349,10 @@ static void ann_fire(quilt_node *n, announcer *a, int wao, uint64_t now) {
     if (!len)
       break;
     if (wao) {
-      send_to_overlay(n, n->buf, len);
+      if (wao_tree_mode(n))
+        send_to_wao_tree(n, n->buf, len, NULL);
+      else
+        send_to_overlay(n, n->buf, len);
     } else if (n->proto) {
       n->proto->send_all(n, n->pstate, n->buf, len, now);
     }
@@ -520,12 +566,17 @@ static size_t encode_forwarded(quilt_node *n, const quilt_msg_data *d) {
   return encode(n, &m);
 }
 
+/* Sends a message on over the wide-area overlay: to every other primary
+ * (direct), or along the overlay tree except back where it came from. */
 static void forward_to_overlay(quilt_node *n, const quilt_msg_data *d,
-                               uint64_t now) {
+                               const quilt_addr *from, uint64_t now) {
   size_t len = encode_forwarded(n, d);
   if (!len)
     return;
-  n->ctr.forwarded += send_to_overlay(n, n->buf, len);
+  if (wao_tree_mode(n))
+    n->ctr.forwarded += send_to_wao_tree(n, n->buf, len, from);
+  else
+    n->ctr.forwarded += send_to_overlay(n, n->buf, len);
   ann_touch(n, &n->wao_ann, d->origin, now);
 }
 
@@ -614,6 +665,10 @@ static void send_heartbeat(quilt_node *n) {
   m.u.heartbeat.patch_id = n->joined ? n->pi.patch_id : 0;
   m.u.heartbeat.role = (uint8_t)quilt__node_role(n);
   m.u.heartbeat.epoch = n->joined ? n->pi.epoch : 0;
+  m.u.heartbeat.lm_epoch = n->lm.epoch;
+  m.u.heartbeat.nrtt = n->lm.count;
+  memcpy(m.u.heartbeat.rtt_us, n->lm_rtt_us,
+         n->lm.count * sizeof n->lm_rtt_us[0]);
   size_t len = encode(n, &m);
   if (len)
     quilt__node_send(n, &n->cfg.bootstrap, n->buf, len);
@@ -644,6 +699,8 @@ static void note_server(quilt_node *n, uint64_t sender) {
   n->wao.complete = 0;
   n->mtab.epoch = 0;
   n->mtab.complete = 0;
+  n->lm.epoch = 0;
+  n->wao_view.epoch = 0;
 }
 
 static void handle_patch_info(quilt_node *n, const quilt_msg_patch_info *pi,
@@ -824,6 +881,165 @@ static void announce_self_to(quilt_node *n, const quilt_addr *to) {
   }
 }
 
+/* Tells a new neighbour (in a tree) how far this host holds every
+ * origin's stream, so that each side NACKs what it missed before the two
+ * were linked: a re-attached orphan gets what its old parent never passed
+ * on, from its new parent's retention buffer. */
+typedef struct announce_ctx {
+  quilt_node *n;
+  const quilt_addr *to;
+  quilt_msg m;
+} announce_ctx;
+
+static void announce_flush(announce_ctx *a) {
+  if (a->m.u.session.count == 0)
+    return;
+  size_t len = encode(a->n, &a->m);
+  if (len) {
+    quilt__node_send(a->n, a->to, a->n->buf, len);
+    a->n->ctr.sessions_sent++;
+  }
+  a->m.u.session.count = 0;
+}
+
+static void announce_add(announce_ctx *a, uint64_t origin, uint64_t seq) {
+  if (seq == 0)
+    return;
+  quilt_session_entry *e = &a->m.u.session.entries[a->m.u.session.count++];
+  e->origin = origin;
+  e->seq = seq;
+  if (a->m.u.session.count == QUILT_WIRE_MAX_SESSION)
+    announce_flush(a);
+}
+
+static void announce_one(void *arg, const quilt_origin_view *v) {
+  announce_ctx *a = arg;
+  if (v->origin != a->n->cfg.id)
+    announce_add(a, v->origin, v->next - 1);
+}
+
+void quilt__node_announce_all_to(quilt_node *n, const quilt_addr *to) {
+  announce_ctx a;
+  a.n = n;
+  a.to = to;
+  msg_init(n, &a.m, QUILT_MSG_SESSION);
+  announce_add(&a, n->cfg.id, n->seq);
+  quilt_delivery_foreach(n->dlv, announce_one, &a);
+  announce_flush(&a);
+}
+
+void quilt__node_announce(quilt_node *n, uint64_t origin, uint64_t now) {
+  ann_touch(n, &n->patch_ann, origin, now);
+}
+
+const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n) {
+  return &n->cfg.bootstrap;
+}
+
+void quilt__node_orphaned(quilt_node *n) { n->ctr.orphaned++; }
+
+void quilt__node_reattached(quilt_node *n, uint64_t silent_ns) {
+  n->ctr.reattached++;
+  if (n->cb.reattached)
+    n->cb.reattached(n->user, silent_ns);
+}
+
+/* ---- landmarks and trees ---- */
+
+static void lm_ping(quilt_node *n, uint64_t now) {
+  n->lm_due_ns = now + QUILT_NODE_LM_PING_NS;
+  quilt_msg m;
+  msg_init(n, &m, QUILT_MSG_PING);
+  m.u.ping.token = now;
+  size_t len = encode(n, &m);
+  if (!len)
+    return;
+  for (unsigned i = 0; i < n->lm.count; i++)
+    if (n->lm.nodes[i].id != n->cfg.id)
+      quilt__node_send(n, &n->lm.nodes[i].addr, n->buf, len);
+}
+
+static void handle_landmarks(quilt_node *n, const quilt_msg_landmarks *l,
+                             uint64_t now) {
+  if (l->epoch <= n->lm.epoch && n->lm.epoch != 0)
+    return; /* stale or known */
+  uint32_t rtt[QUILT_WIRE_MAX_LANDMARKS];
+  for (unsigned i = 0; i < l->count; i++) {
+    rtt[i] = QUILT_WIRE_RTT_UNKNOWN;
+    if (l->nodes[i].id == n->cfg.id)
+      rtt[i] = 0;
+    for (unsigned j = 0; j < n->lm.count; j++)
+      if (n->lm.nodes[j].id == l->nodes[i].id &&
+          quilt_addr_eq(&n->lm.nodes[j].addr, &l->nodes[i].addr))
+        rtt[i] = n->lm_rtt_us[j]; /* measured already */
+  }
+  n->lm = *l;
+  memcpy(n->lm_rtt_us, rtt, sizeof rtt);
+  n->lm_reported = 0;
+  lm_ping(n, now);
+}
+
+static void lm_check_complete(quilt_node *n, uint64_t now) {
+  if (n->lm_reported || !n->joined)
+    return;
+  for (unsigned i = 0; i < n->lm.count; i++)
+    if (n->lm_rtt_us[i] == QUILT_WIRE_RTT_UNKNOWN)
+      return;
+  n->lm_reported = 1;
+  n->ctl_due_ns = now; /* the server gets the whole vector at once */
+}
+
+static void handle_pong(quilt_node *n, const quilt_msg *m, uint64_t now) {
+  uint64_t token = m->u.ping.token;
+  if (token > now || now - token > QUILT_NODE_PONG_MAX_AGE_NS)
+    return;
+  uint64_t us = (now - token) / 1000;
+  if (us >= QUILT_WIRE_RTT_UNKNOWN)
+    us = QUILT_WIRE_RTT_UNKNOWN - 1;
+  for (unsigned i = 0; i < n->lm.count; i++)
+    if (n->lm.nodes[i].id == m->hdr.sender &&
+        (n->lm_rtt_us[i] == QUILT_WIRE_RTT_UNKNOWN ||
+         us < n->lm_rtt_us[i])) {
+      n->lm_rtt_us[i] = (uint32_t)us;
+      lm_check_complete(n, now);
+    }
+}
+
+/* The wide-area overlay tree view (tree 0): kept whatever the role, used
+ * while primary.  A primary tells each new neighbour what it holds. */
+static void handle_wao_tree(quilt_node *n, const quilt_msg_tree *t,
+                            uint64_t now) {
+  (void)now;
+  if (n->has_wao_view && t->epoch < n->wao_view.epoch)
+    return; /* stale */
+  quilt_msg_tree old = n->wao_view;
+  int had = n->has_wao_view;
+  n->wao_view = *t;
+  n->has_wao_view = 1;
+  if (!is_primary(n))
+    return;
+  const quilt_wire_node *nb[QUILT_WIRE_MAX_CHILDREN + 1];
+  unsigned k = 0;
+  if (t->parent.id != 0)
+    nb[k++] = &t->parent;
+  for (unsigned i = 0; i < t->nchildren; i++)
+    nb[k++] = &t->children[i];
+  for (unsigned i = 0; i < k; i++) {
+    int known = 0;
+    if (had) {
+      if (old.parent.id == nb[i]->id &&
+          quilt_addr_eq(&old.parent.addr, &nb[i]->addr))
+        known = 1;
+      for (unsigned j = 0; j < old.nchildren && !known; j++)
+        if (old.children[j].id == nb[i]->id &&
+            quilt_addr_eq(&old.children[j].addr, &nb[i]->addr))
+          known = 1;
+    }
+    if (!known && nb[i]->id != n->cfg.id)
+      quilt__node_announce_all_to(n, &nb[i]->addr);
+  }
+}
+
 /* MEMBERS: the bootstrap server's list of this patch's members (for
  * protocols that address members one by one); it replaces the list. */
 static void handle_members(quilt_node *n, const quilt_msg_peers *p) {
@@ -865,7 +1081,7 @@ static int is_patch_rep(const quilt_node *n, uint64_t id) {
  * (a table being rebuilt, a primary just replaced), since dropping it
  * here would leave the whole patch without it. */
 static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
-                   uint64_t now) {
+                   const quilt_addr *from, uint64_t now) {
   if (!is_primary(n)) {
     /* A backup that other primaries already send to has been made primary
      * by the server, and the PATCH_INFO saying so is late or lost: what
@@ -877,7 +1093,7 @@ static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
     return;
   }
   if (d->origin_patch == n->pi.patch_id) {
-    forward_to_overlay(n, d, now);
+    forward_to_overlay(n, d, NULL, now);
     /* Where it is one datagram, the primary announces its patch's
      * messages in the patch too: should the origin die before its own
      * SESSIONs go out, members that lost the message still learn that it
@@ -889,8 +1105,14 @@ static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
   else if (peer_by_node(n, sender) ||
            (!is_patch_rep(n, sender) &&
             (!(d->flags & QUILT_DATA_REPAIR) ||
-             (d->flags & QUILT_DATA_FORWARDED))))
+             (d->flags & QUILT_DATA_FORWARDED)))) {
     inject_into_patch(n, d, now);
+    /* In the overlay tree, a primary is also a relay: the message goes on
+     * to its other tree neighbours (each primary relays a message once, the
+     * first time it gets it, so the flooding ends). */
+    if (wao_tree_mode(n))
+      forward_to_overlay(n, d, from, now);
+  }
 }
 
 static void handle_data(quilt_node *n, const quilt_addr *from,
@@ -905,7 +1127,7 @@ static void handle_data(quilt_node *n, const quilt_addr *from,
     return;
   if (n->proto && n->proto->on_data)
     n->proto->on_data(n, n->pstate, from, d, dg, len, now);
-  bridge(n, d, m->hdr.sender, now);
+  bridge(n, d, m->hdr.sender, from, now);
   nack_ensure(n, d->origin, from, now);
 }
 
@@ -1027,6 +1249,32 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
     if (n->joined)
       handle_nack(n, from, &m, now);
     break;
+  case QUILT_MSG_PING:
+    if (from && from->ip) {
+      m.hdr.type = QUILT_MSG_PONG;
+      m.hdr.sender = n->cfg.id;
+      size_t plen = encode(n, &m);
+      if (plen)
+        quilt__node_send(n, from, n->buf, plen);
+    }
+    break;
+  case QUILT_MSG_PONG:
+    handle_pong(n, &m, now);
+    if (n->joined && n->proto && n->proto->handle)
+      n->proto->handle(n, n->pstate, from, &m, now);
+    break;
+  case QUILT_MSG_LANDMARKS:
+    note_server(n, m.hdr.sender);
+    handle_landmarks(n, &m.u.landmarks, now);
+    break;
+  case QUILT_MSG_TREE:
+    note_server(n, m.hdr.sender);
+    if (m.u.tree.tree == 0)
+      handle_wao_tree(n, &m.u.tree, now);
+    else if (n->joined && n->proto && n->proto->handle &&
+             m.u.tree.tree == n->pi.patch_id)
+      n->proto->handle(n, n->pstate, from, &m, now);
+    break;
   default:
     if (n->joined && n->proto && n->proto->handle)
       n->proto->handle(n, n->pstate, from, &m, now);
@@ -1056,7 +1304,7 @@ int64_t quilt_node_publish(quilt_node *n, const uint8_t *payload, size_t len,
   (void)quilt_delivery_offer(n->dlv, d, now); /* retained for repairs */
   n->proto->send_all(n, n->pstate, n->buf, dlen, now);
   ann_touch(n, &n->patch_ann, n->cfg.id, now);
-  bridge(n, d, n->cfg.id, now);
+  bridge(n, d, n->cfg.id, NULL, now);
   n->ctr.published++;
   return (int64_t)d->seq;
 }
@@ -1079,6 +1327,8 @@ uint64_t quilt_node_expiry(const quilt_node *n) {
     t = n->punch_due_ns;
   if (n->wao_ann.due_ns < t)
     t = n->wao_ann.due_ns;
+  if (n->lm.count > 0 && n->lm_due_ns < t)
+    t = n->lm_due_ns;
   uint64_t d = quilt_delivery_expiry(n->dlv);
   if (d < t)
     t = d;
@@ -1121,6 +1371,8 @@ void quilt_node_handle_expiry(quilt_node *n, uint64_t now) {
       n->wao_ann.due_ns = UINT64_MAX;
     }
   }
+  if (n->lm.count > 0 && n->lm_due_ns <= now)
+    lm_ping(n, now);
   if (n->proto && n->proto->expiry && n->proto->handle_expiry &&
       n->proto->expiry(n->pstate) <= now)
     n->proto->handle_expiry(n, n->pstate, now);
@@ -1213,6 +1465,7 @@ int quilt_node_new(quilt_node **out, const quilt_node_config *cfg,
   n->patch_ann.due_ns = UINT64_MAX;
   n->wao_ann.due_ns = UINT64_MAX;
   n->ctl_due_ns = UINT64_MAX;
+  n->lm_due_ns = UINT64_MAX;
   *out = n;
   return 0;
 }

@@ -42,6 +42,10 @@ typedef struct quilt_node_callbacks {
   /* Optional: the host's patch or role changed. */
   void (*patch_changed)(void *user, uint32_t patch_id, unsigned protocol,
                         unsigned role);
+  /* Optional: in a tree patch, the host's parent went silent and the host
+   * has a new one; silent_ns is the time from the last sign of life of the
+   * old parent to the new parent's view. */
+  void (*reattached)(void *user, uint64_t silent_ns);
 } quilt_node_callbacks;
 
 typedef struct quilt_node_config {
@@ -109,6 +113,8 @@ typedef struct quilt_node_counters {
   uint64_t injected;       /* DATA bridged from the overlay into the patch */
   uint64_t sessions_sent;
   uint64_t repair_queue_full; /* repairs not scheduled: queue at its limit */
+  uint64_t orphaned;       /* tree parents found silent */
+  uint64_t reattached;     /* ... and replaced */
   quilt_delivery_counters delivery;
 } quilt_node_counters;
 
@@ -148,5 +154,14 @@ size_t quilt__node_members(const quilt_node *n, const quilt_wire_node **out);
 const quilt_addr *quilt__node_primary_addr(const quilt_node *n);
 /* Address of a member by id, or NULL. */
 const quilt_addr *quilt__node_member_addr(const quilt_node *n, uint64_t id);
+/* Sends `to` SESSIONs saying how far this host holds every origin (a new
+ * tree neighbour NACKs what it lacks). */
+void quilt__node_announce_all_to(quilt_node *n, const quilt_addr *to);
+/* Starts (or extends) a SESSION burst to the patch about origin. */
+void quilt__node_announce(quilt_node *n, uint64_t origin, uint64_t now);
+const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n);
+/* Counts a tree re-attachment and reports it (callbacks.reattached). */
+void quilt__node_reattached(quilt_node *n, uint64_t silent_ns);
+void quilt__node_orphaned(quilt_node *n);
 
 #endif /* QUILT_NODE_H */
