@@ -266,7 +266,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   nc.euid.rtt_us = 200;
   nc.euid.bw_kbps = 1000000;
   nc.seed = FUZZ_SEED;
-  quilt_node_callbacks ncb = {node_send, NULL, NULL, on_deliver, on_loss, NULL};
+  quilt_node_callbacks ncb = {node_send, NULL, NULL, on_deliver, on_loss, NULL, NULL};
   quilt_node *node = NULL;
   if (quilt_node_new(&node, &nc, &ncb, &h) != 0)
     abort();

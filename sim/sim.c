@@ -540,7 +540,7 @@ static void crash_primaries(sim *s) {
 
 static quilt_node_callbacks node_callbacks(void) {
   quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
-                             cb_deliver, cb_loss,       cb_patch_changed};
+                             cb_deliver, cb_loss,       cb_patch_changed, NULL};
   return cb;
 }
 

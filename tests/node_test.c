@@ -168,7 +168,7 @@ static int setup(void **state) {
   quilt_bootstrap_callbacks bcb = {boot_send};
   assert_int_equal(quilt_bootstrap_new(&w->boot, &bc, &bcb, w), 0);
   quilt_node_callbacks cb = {node_send, mjoin,   mleave,
-                             on_deliver, on_loss, NULL};
+                             on_deliver, on_loss, NULL, NULL};
   for (int h = 0; h < 2; h++) {
     quilt_node_config nc;
     quilt_node_config_default(&nc);
@@ -331,7 +331,7 @@ static void test_unrepairable_gap_reported(void **state) {
   nc.addr = w->addr[0];
   nc.bootstrap = w->addr[2];
   nc.group = quilt_group_id("unused");
-  quilt_node_callbacks cb = {node_send, NULL, NULL, NULL, NULL, NULL};
+  quilt_node_callbacks cb = {node_send, NULL, NULL, NULL, NULL, NULL, NULL};
   assert_int_equal(quilt_node_new(&w->node[0], &nc, &cb, &ep[0]), 0);
   w->group_ip[0] = 0;
   /* Host 1 learns of seq 2 (as from a SESSION) and cannot get it. */
