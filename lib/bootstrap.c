@@ -11,6 +11,22 @@
  * Representatives are ranked by connectivity (no NAT first), then uplink
  * bandwidth, then RTT (DESIGN.md section 2); ties keep the earlier choice,
  * so that the primary does not change while nothing is wrong.
+ *
+ *   groups   stable slots, one per group with hosts: its landmarks
+ *            (landmark.h) and its wide-area overlay tree;
+ *   trees    one per patch of the tree protocol, one per group for the
+ *            overlay: an OMNI tree (omni.h) whose node i stands for a host
+ *            (a patch, in the overlay tree) recorded in nodes[i], with a
+ *            snapshot of its position so that the latencies stay fixed
+ *            between optimisations (omni.h needs a pure latency function).
+ *
+ * Trees follow the patch table lazily: any change to a patch's members
+ * marks the patch dirty, any change to the primaries marks the overlay
+ * dirty, and at the end of each event (settle) every dirty tree is brought
+ * in line -- nodes whose host or patch is gone removed, new ones inserted
+ * as leaves -- and the views that changed are sent.  Rebuilds and
+ * re-optimisations run from a timer, at most once per tree_rebuild_ns per
+ * tree, so the work per event stays O(tree size).
  */
 #include "bootstrap.h"
 
@@ -19,12 +35,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "landmark.h"
 #include "map.h"
+#include "omni.h"
 #include "proto.h"
 #include "quilt.h"
+#include "rng.h"
 
 #define NS_PER_MS 1000000ULL
 #define NO_SLOT UINT32_MAX
+/* Degree bound of a tree node: what a TREE can list and omni allows. */
+#define TREE_MAX_DEGREE                                                        \
+  (QUILT_WIRE_MAX_CHILDREN < QUILT_OMNI_MAX_DEGREE ? QUILT_WIRE_MAX_CHILDREN \
+                                                   : QUILT_OMNI_MAX_DEGREE)
+#define TREE_MIN_CAP 16        /* omni nodes allocated for a small tree */
+#define TREE_MEDIAN_SAMPLE 128 /* others summed per root candidate */
+#define TREE_REFRESH_SLICES 16 /* views re-sent in this many slices */
 
 typedef struct host {
   uint64_t id;
@@ -37,7 +63,15 @@ typedef struct host {
   int rep_acked; /* its heartbeats say it knows it is a representative */
   int claimed;   /* was a representative of its patch under a previous
                     server (said so in the heartbeat that admitted it) */
+  uint32_t gslot;   /* its group */
+  quilt_lm_pos pos; /* latest position (landmark RTTs of its heartbeats) */
+  uint32_t pos_gen; /* changes whenever pos or the uplink changes */
+  uint32_t tidx;    /* its node in its patch's tree, if there (check it) */
+  int tree_out;     /* taken out of its patch's tree after an ORPHAN named
+                       it, until it is heard from again */
 } host;
+
+typedef struct tree tree;
 
 typedef struct patch {
   uint32_t id;
@@ -55,7 +89,55 @@ typedef struct patch {
   uint32_t members_epoch; /* version of the member list sent */
   int members_dirty;      /* members changed since the last MEMBERS */
   int used;
+  uint32_t gslot;  /* its group */
+  tree *tree;      /* QUILT_PROTO_TREE: the members' tree */
+  int dirty;       /* listed in b->dirty: members changed */
+  uint32_t widx;   /* its node in the overlay tree, if there (check it) */
+  int wao_out;     /* taken out of the overlay tree after an ORPHAN named
+                      its primary, until that primary is heard from */
 } patch;
+
+typedef struct grp {
+  int used;
+  uint32_t id;
+  uint32_t nhosts;
+  quilt_lm_set lm;
+  uint32_t lm_epoch;
+  int lm_dirty;           /* the list changed: new epoch at settle */
+  uint64_t lm_changed_ns; /* when the epoch last changed */
+  tree *wao;              /* the overlay tree (tree 0), NULL until used */
+} grp;
+
+/* A node of a tree: who it stands for, and what the latencies and the
+ * degree bound were computed from. */
+typedef struct tnode {
+  uint32_t ref;       /* host slot (patch tree) or patch slot (overlay
+                         tree); NO_SLOT: a free index */
+  uint64_t key;       /* host id or patch id: ref still means the same */
+  uint64_t who;       /* node id of the host the view goes to (in the
+                         overlay: the patch's primary when last looked) */
+  uint32_t pos_gen;   /* that host's pos_gen when last looked at */
+  uint32_t degree;
+  uint32_t weight;    /* c_i: 1, or the patch's members in the overlay */
+  uint64_t sent_hash; /* hash of the view last sent, 0 = none */
+  quilt_lm_pos pos;   /* snapshot the latencies come from */
+} tnode;
+
+struct tree {
+  quilt_bootstrap *b;
+  uint32_t id;    /* patch id; 0 for the overlay tree */
+  uint32_t gslot;
+  uint32_t pslot; /* patch slot (patch trees) */
+  quilt_omni *t;  /* NULL while empty */
+  tnode *nodes;   /* cap entries, indexed like the omni nodes */
+  uint32_t cap, live;
+  uint32_t epoch;
+  uint32_t built_lm_epoch; /* the group's landmark epoch at the last build */
+  uint64_t last_build_ns, last_improve_ns;
+  uint64_t rebuild_due_ns; /* a fuller build after the first, or none */
+  int changed;     /* structure or positions changed since optimised */
+  int views_dirty; /* some view may have changed */
+};
 
 struct quilt_bootstrap {
   quilt_bootstrap_config cfg;
@@ -80,6 +162,21 @@ struct quilt_bootstrap {
   uint64_t members_due_ns; /* next MEMBERS round, UINT64_MAX = none */
   uint64_t sweep_due_ns;
 
+  grp *groups;
+  uint32_t ngroup_slots, cap_groups;
+
+  uint32_t *dirty; /* patch slots whose members changed, for settle */
+  uint32_t ndirty, cap_dirty;
+  int dirty_all;   /* the list could not grow: look at every patch */
+  int wao_dirty;   /* the primaries changed */
+  uint32_t lm_serial;
+  uint32_t pos_gen;
+  uint32_t tree_epoch; /* low 24 bits of the latest tree epoch */
+  uint64_t lm_due_ns, tree_due_ns, refresh_due_ns;
+  uint32_t refresh_slice;
+  quilt_rng rng;
+  uint32_t scratch[QUILT_OMNI_MAX_NODES];
+
   quilt_bootstrap_counters ctr;
   uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
 };
@@ -99,6 +196,17 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->peers_refresh_ns = 2000 * NS_PER_MS;
   c->members_max = 256;
   c->send_members = 1;
+  c->seed = 1;
+  c->landmarks_max = 8;
+  c->landmark_period_ns = 500 * NS_PER_MS;
+  c->landmark_min_rtt_us = 1000;
+  c->wao_tree = 1;
+  c->tree_hop_us = 50;
+  c->tree_rate_kbps = 100000;
+  c->tree_rebuild_ns = 1000 * NS_PER_MS;
+  c->tree_rebuild_rounds = 32;
+  c->tree_improve_rounds = 4;
+  c->tree_refresh_ns = 5000 * NS_PER_MS;
 }
 
 /* ---- sending ---- */
@@ -217,11 +325,756 @@ static void send_peers(quilt_bootstrap *b, uint64_t now) {
 static void peers_changed(quilt_bootstrap *b, uint64_t now) {
   b->peers_epoch++;
   b->peers_dirty = 1;
+  b->wao_dirty = 1; /* the overlay tree follows the primaries */
   /* Coalesce the bursts of changes of a join wave (or of several patches
    * failing over together) into one PEERS round, but send it soon: until
    * it arrives, traffic to a replaced primary is lost. */
   if (b->peers_due_ns > now + 5 * NS_PER_MS)
     b->peers_due_ns = now + 5 * NS_PER_MS;
+}
+
+/* ---- groups and landmarks ---- */
+
+/* Slot of the group with this id, created if new; NO_SLOT when out of
+ * memory.  Linear in the number of groups, on admission only. */
+static uint32_t group_get(quilt_bootstrap *b, uint32_t id) {
+  uint32_t slot = NO_SLOT;
+  for (uint32_t i = 0; i < b->ngroup_slots; i++) {
+    if (b->groups[i].used && b->groups[i].id == id)
+      return i;
+    if (!b->groups[i].used && slot == NO_SLOT)
+      slot = i;
+  }
+  if (slot == NO_SLOT) {
+    if (b->ngroup_slots == b->cap_groups) {
+      uint32_t cap = b->cap_groups ? b->cap_groups * 2 : 4;
+      grp *ng = realloc(b->groups, cap * sizeof *ng);
+      if (!ng)
+        return NO_SLOT;
+      b->groups = ng;
+      b->cap_groups = cap;
+    }
+    slot = b->ngroup_slots++;
+  }
+  grp *g = &b->groups[slot];
+  memset(g, 0, sizeof *g);
+  g->used = 1;
+  g->id = id;
+  quilt_lm_set_init(&g->lm);
+  g->lm_epoch = (uint32_t)b->cfg.incarnation << 24;
+  return slot;
+}
+
+static void tree_del(tree *tr);
+
+static void group_put(quilt_bootstrap *b, uint32_t gslot) {
+  grp *g = &b->groups[gslot];
+  assert(g->used && g->nhosts > 0);
+  if (--g->nhosts > 0)
+    return;
+  tree_del(g->wao); /* empty: the group's patches are gone */
+  memset(g, 0, sizeof *g);
+}
+
+static void pos_touch(quilt_bootstrap *b, host *h) {
+  if (++b->pos_gen == 0)
+    b->pos_gen = 1; /* 0 is never a host's, so a new node always looks */
+  h->pos_gen = b->pos_gen;
+}
+
+static void lm_add(quilt_bootstrap *b, uint32_t gslot, uint32_t hslot) {
+  grp *g = &b->groups[gslot];
+  host *h = &b->hosts[hslot];
+  if (++b->lm_serial == 0)
+    b->lm_serial = 1;
+  int s = quilt_lm_add(&g->lm, hslot, h->id, b->lm_serial);
+  if (s < 0)
+    return;
+  /* A landmark is at distance 0 from itself. */
+  h->pos.rtt_us[s] = 0;
+  h->pos.serial[s] = b->lm_serial;
+  pos_touch(b, h);
+  g->lm_dirty = 1;
+}
+
+static void lm_msg(const quilt_bootstrap *b, const grp *g, quilt_msg *m) {
+  msg_init(b, m, QUILT_MSG_LANDMARKS, g->id);
+  m->u.landmarks.epoch = g->lm_epoch;
+  m->u.landmarks.count = (uint8_t)g->lm.count;
+  for (uint32_t i = 0; i < g->lm.count; i++) {
+    uint32_t s = g->lm.order[i];
+    m->u.landmarks.nodes[i].id = g->lm.id[s];
+    m->u.landmarks.nodes[i].addr = b->hosts[g->lm.host[s]].addr;
+  }
+}
+
+static void send_landmarks(quilt_bootstrap *b, uint32_t hslot) {
+  quilt_msg m;
+  lm_msg(b, &b->groups[b->hosts[hslot].gslot], &m);
+  send_msg(b, &b->hosts[hslot].addr, &m);
+}
+
+/* The list changed: a new epoch, sent to every host of the group (one
+ * round per change, and changes are rare: a landmark joins at most every
+ * landmark_period, leaves only with its host). */
+static void lm_broadcast(quilt_bootstrap *b, uint32_t gslot, uint64_t now) {
+  grp *g = &b->groups[gslot];
+  g->lm_epoch++;
+  g->lm_dirty = 0;
+  g->lm_changed_ns = now;
+  quilt_lm_clear_candidates(&g->lm); /* measured against the old list */
+  b->ctr.landmark_changes++;
+  quilt_msg m;
+  lm_msg(b, g, &m);
+  int len = quilt_wire_encode(&m, b->buf, sizeof b->buf);
+  assert(len > 0);
+  if (len <= 0)
+    return;
+  for (uint32_t i = 0; i < b->nhosts_slots; i++)
+    if (b->hosts[i].used && b->hosts[i].gslot == gslot)
+      b->cb.send(b->user, &b->hosts[i].addr, b->buf, (size_t)len);
+}
+
+/* A heartbeat's RTTs.  They answer the list of hb->lm_epoch; only the
+ * current list's are taken (by slot, so that the RTTs to landmarks that
+ * stay are kept when the list grows or shrinks); a host that answers
+ * another list is sent the current one. */
+static void on_rtts(quilt_bootstrap *b, uint32_t slot,
+                    const quilt_msg_heartbeat *hb) {
+  host *h = &b->hosts[slot];
+  grp *g = &b->groups[h->gslot];
+  if (hb->lm_epoch != g->lm_epoch) {
+    if (!g->lm_dirty) /* else the new list is on its way */
+      send_landmarks(b, slot);
+    return;
+  }
+  quilt_lm_pos np = h->pos;
+  for (uint32_t i = 0; i < g->lm.count && i < hb->nrtt; i++) {
+    uint32_t s = g->lm.order[i];
+    uint32_t rtt = g->lm.host[s] == slot ? 0 : hb->rtt_us[i];
+    if (rtt == QUILT_WIRE_RTT_UNKNOWN)
+      continue;
+    np.rtt_us[s] = rtt;
+    np.serial[s] = g->lm.serial[s];
+  }
+  if (memcmp(&np, &h->pos, sizeof np) != 0) {
+    h->pos = np;
+    pos_touch(b, h);
+  }
+  quilt_lm_report(&g->lm, slot, h->id, &h->pos);
+}
+
+/* Farthest-point sampling, once per landmark_period: each group adds the
+ * candidates farthest from its landmarks (landmark.h, quilt_lm_pick). */
+static void lm_tick(quilt_bootstrap *b) {
+  for (uint32_t gs = 0; gs < b->ngroup_slots; gs++) {
+    grp *g = &b->groups[gs];
+    if (!g->used || g->lm.count >= b->cfg.landmarks_max)
+      continue;
+    if (g->lm.count == 0 && g->lm.ncand == 0) {
+      /* Every landmark left and no one has answered the empty list yet:
+       * the lowest id starts again (O(hosts), only in this case). */
+      uint32_t best = NO_SLOT;
+      for (uint32_t i = 0; i < b->nhosts_slots; i++)
+        if (b->hosts[i].used && b->hosts[i].gslot == gs &&
+            (best == NO_SLOT || b->hosts[i].id < b->hosts[best].id))
+          best = i;
+      if (best != NO_SLOT)
+        lm_add(b, gs, best);
+      continue;
+    }
+    uint32_t pick[QUILT_LM_MAX];
+    uint32_t n = quilt_lm_pick(&g->lm, b->cfg.landmarks_max - g->lm.count,
+                               b->cfg.landmark_min_rtt_us, pick);
+    uint32_t hs[QUILT_LM_MAX];
+    for (uint32_t k = 0; k < n; k++)
+      hs[k] = g->lm.cand[pick[k]].host;
+    for (uint32_t k = 0; k < n; k++)
+      lm_add(b, gs, hs[k]);
+  }
+}
+
+/* ---- trees ---- */
+
+static uint32_t host_degree(const quilt_bootstrap *b, const host *h) {
+  uint32_t d = b->cfg.tree_rate_kbps ? h->euid.bw_kbps / b->cfg.tree_rate_kbps
+                                     : TREE_MAX_DEGREE;
+  if (d < 2)
+    d = 2;
+  return d > TREE_MAX_DEGREE ? TREE_MAX_DEGREE : d;
+}
+
+static uint32_t next_tree_epoch(quilt_bootstrap *b) {
+  /* One counter for all trees, so that a tree made anew (a patch id used
+   * again) still counts up for its hosts. */
+  b->tree_epoch = (b->tree_epoch + 1) & 0xFFFFFFu;
+  return ((uint32_t)b->cfg.incarnation << 24) | b->tree_epoch;
+}
+
+static int is_wao(const tree *tr) { return tr->id == 0; }
+
+/* The host a node stands for (the primary, in the overlay tree). */
+static uint32_t node_host(const quilt_bootstrap *b, const tree *tr,
+                          uint32_t i) {
+  uint32_t ref = tr->nodes[i].ref;
+  if (ref == NO_SLOT || !is_wao(tr))
+    return ref;
+  const patch *p = &b->patches[ref];
+  return p->used && p->nreps > 0 ? p->reps[0] : NO_SLOT;
+}
+
+static uint64_t ref_key(const quilt_bootstrap *b, const tree *tr,
+                        uint32_t ref) {
+  return is_wao(tr) ? b->patches[ref].id : b->hosts[ref].id;
+}
+
+/* Whether ref (with this key) belongs in the tree now. */
+static int ref_valid(const quilt_bootstrap *b, const tree *tr, uint32_t ref,
+                     uint64_t key) {
+  if (is_wao(tr)) {
+    if (ref >= b->npatch_slots)
+      return 0;
+    const patch *p = &b->patches[ref];
+    return p->used && p->id == key && p->gslot == tr->gslot &&
+           p->nreps > 0 && !p->wao_out;
+  }
+  if (ref >= b->nhosts_slots)
+    return 0;
+  const host *h = &b->hosts[ref];
+  return h->used && h->id == key && h->patch == tr->pslot && !h->tree_out;
+}
+
+static uint32_t *ref_index(quilt_bootstrap *b, const tree *tr, uint32_t ref) {
+  return is_wao(tr) ? &b->patches[ref].widx : &b->hosts[ref].tidx;
+}
+
+/* The index of ref's node, or NO_SLOT when it is not in the tree. */
+static uint32_t node_of(const quilt_bootstrap *b, const tree *tr,
+                        uint32_t ref) {
+  uint32_t i = *ref_index((quilt_bootstrap *)b, tr, ref);
+  if (i >= tr->cap || tr->nodes[i].ref != ref ||
+      tr->nodes[i].key != ref_key(b, tr, ref))
+    return NO_SLOT;
+  return i;
+}
+
+static uint32_t ref_weight(const quilt_bootstrap *b, const tree *tr,
+                           uint32_t ref) {
+  if (!is_wao(tr))
+    return 1;
+  uint32_t n = b->patches[ref].nmembers; /* the paper's c_i: clients */
+  return n > QUILT_OMNI_MAX_WEIGHT ? QUILT_OMNI_MAX_WEIGHT : n;
+}
+
+static void node_fill(const quilt_bootstrap *b, const tree *tr, tnode *nd,
+                      uint32_t ref) {
+  memset(nd, 0, sizeof *nd);
+  nd->ref = ref;
+  nd->key = ref_key(b, tr, ref);
+  uint32_t hs = is_wao(tr) ? b->patches[ref].reps[0] : ref;
+  const host *h = &b->hosts[hs];
+  nd->who = h->id;
+  nd->pos = h->pos;
+  nd->pos_gen = h->pos_gen;
+  nd->degree = host_degree(b, h);
+  nd->weight = ref_weight(b, tr, ref);
+}
+
+/* The omni latency callback: the estimate on the nodes' snapshots, which
+ * change only between optimisations (then quilt_omni_refresh). */
+static uint32_t tree_lat(void *arg, uint32_t a, uint32_t c) {
+  const tree *tr = arg;
+  return quilt_lm_est_us(&tr->nodes[a].pos, &tr->nodes[c].pos,
+                         tr->b->cfg.tree_hop_us);
+}
+
+static tree *tree_new(quilt_bootstrap *b, uint32_t id, uint32_t gslot,
+                      uint32_t pslot) {
+  tree *tr = calloc(1, sizeof *tr);
+  if (!tr)
+    return NULL;
+  tr->b = b;
+  tr->id = id;
+  tr->gslot = gslot;
+  tr->pslot = pslot;
+  tr->epoch = next_tree_epoch(b);
+  tr->rebuild_due_ns = UINT64_MAX;
+  return tr;
+}
+
+static void tree_del(tree *tr) {
+  if (!tr)
+    return;
+  quilt_omni_del(tr->t);
+  free(tr->nodes);
+  free(tr);
+}
+
+/* Who should be in the tree now: the patch's members but those taken out,
+ * or the group's patches with a primary but those taken out (at most
+ * QUILT_OMNI_MAX_NODES: a tree patch is kept to that size, and patches
+ * beyond it stay out of the overlay tree).  Into b->scratch. */
+static uint32_t tree_collect(quilt_bootstrap *b, const tree *tr) {
+  uint32_t n = 0;
+  if (!is_wao(tr)) {
+    const patch *p = &b->patches[tr->pslot];
+    for (uint32_t k = 0; k < p->nmembers && n < QUILT_OMNI_MAX_NODES; k++)
+      if (!b->hosts[p->members[k]].tree_out)
+        b->scratch[n++] = p->members[k];
+    return n;
+  }
+  for (uint32_t i = 0; i < b->npatch_slots && n < QUILT_OMNI_MAX_NODES; i++)
+    if (ref_valid(b, tr, i, b->patches[i].id))
+      b->scratch[n++] = i;
+  return n;
+}
+
+/* Builds the tree anew over tree_collect(): the root is the 1-median (the
+ * node with the least c-weighted sum of estimated latencies to the others,
+ * summed over a sample of at most TREE_MEDIAN_SAMPLE of them), so that a
+ * shared tree that every member publishes into has short paths from
+ * everywhere; then OMNI's initial tree and tree_rebuild_rounds rounds of
+ * its transformations (omni.h).  O(n * TREE_MEDIAN_SAMPLE) estimates and
+ * the bounded optimiser.  Views already sent are remembered, so only the
+ * changed ones go out. */
+static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
+  uint32_t n = tree_collect(b, tr);
+  b->ctr.tree_builds++;
+  tr->last_build_ns = tr->last_improve_ns = now;
+  tr->rebuild_due_ns = UINT64_MAX;
+  tr->built_lm_epoch = b->groups[tr->gslot].lm_epoch;
+  tr->changed = 0;
+  tr->views_dirty = 1;
+  if (n == 0) {
+    quilt_omni_del(tr->t);
+    free(tr->nodes);
+    tr->t = NULL;
+    tr->nodes = NULL;
+    tr->cap = tr->live = 0;
+    return 0;
+  }
+  uint32_t cap = 2 * n < TREE_MIN_CAP ? TREE_MIN_CAP : 2 * n;
+  if (cap > QUILT_OMNI_MAX_NODES)
+    cap = QUILT_OMNI_MAX_NODES;
+  tnode *nn = calloc(cap, sizeof *nn);
+  if (!nn)
+    return QUILT_ERR_NOMEM;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t ref = b->scratch[k];
+    node_fill(b, tr, &nn[k], ref);
+    uint32_t old = tr->nodes ? node_of(b, tr, ref) : NO_SLOT;
+    if (old != NO_SLOT && tr->nodes[old].who == nn[k].who)
+      nn[k].sent_hash = tr->nodes[old].sent_hash;
+  }
+  for (uint32_t k = n; k < cap; k++)
+    nn[k].ref = NO_SLOT;
+  uint32_t stride = (n + TREE_MEDIAN_SAMPLE - 1) / TREE_MEDIAN_SAMPLE;
+  uint32_t root = 0;
+  uint64_t best = UINT64_MAX;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t sum = 0;
+    for (uint32_t j = 0; j < n; j += stride)
+      if (j != i)
+        sum += (uint64_t)nn[j].weight *
+               quilt_lm_est_us(&nn[i].pos, &nn[j].pos, b->cfg.tree_hop_us);
+    if (sum < best || (sum == best && nn[i].key < nn[root].key)) {
+      best = sum;
+      root = i;
+    }
+  }
+  tnode tmp = nn[0];
+  nn[0] = nn[root];
+  nn[root] = tmp;
+  quilt_omni *t = NULL;
+  int rc = quilt_omni_new(&t, cap, tree_lat, tr);
+  if (rc < 0) {
+    free(nn);
+    return rc;
+  }
+  quilt_omni_del(tr->t);
+  free(tr->nodes);
+  tr->t = t;
+  tr->nodes = nn;
+  tr->cap = cap;
+  tr->live = n;
+  for (uint32_t k = 0; k < cap; k++) {
+    if (k >= n) {
+      quilt_omni_remove(t, k); /* spare: not yet built, only marked */
+      continue;
+    }
+    quilt_omni_set_weight(t, k, nn[k].weight);
+    quilt_omni_set_degree(t, k, nn[k].degree);
+    *ref_index(b, tr, nn[k].ref) = k;
+  }
+  quilt_omni_build_initial(t);
+  quilt_omni_improve(t, &b->rng, b->cfg.tree_rebuild_rounds);
+  return 0;
+}
+
+/* Adds ref as a leaf where it adds the least latency (quilt_omni_insert).
+ * The first node of an empty tree builds it, and a fuller build follows
+ * after tree_rebuild_ns, once the first wave of joins is in. */
+static int tree_add(quilt_bootstrap *b, tree *tr, uint32_t ref,
+                    uint64_t now) {
+  if (!tr->t) {
+    int rc = tree_rebuild(b, tr, now);
+    tr->rebuild_due_ns = now + b->cfg.tree_rebuild_ns;
+    return rc;
+  }
+  uint32_t i = 1;
+  while (i < tr->cap && tr->nodes[i].ref != NO_SLOT)
+    i++;
+  if (i == tr->cap) {
+    if (tr->cap >= QUILT_OMNI_MAX_NODES)
+      return QUILT_ERR_LIMIT;
+    uint32_t cap = tr->cap * 2 > QUILT_OMNI_MAX_NODES ? QUILT_OMNI_MAX_NODES
+                                                      : tr->cap * 2;
+    tnode *nn = realloc(tr->nodes, cap * sizeof *nn);
+    if (!nn)
+      return QUILT_ERR_NOMEM;
+    tr->nodes = nn;
+    int rc = quilt_omni_grow(tr->t, cap);
+    if (rc < 0)
+      return rc;
+    for (uint32_t k = tr->cap; k < cap; k++)
+      nn[k].ref = NO_SLOT;
+    tr->cap = cap;
+  }
+  node_fill(b, tr, &tr->nodes[i], ref);
+  quilt_omni_set_weight(tr->t, i, tr->nodes[i].weight);
+  quilt_omni_set_degree(tr->t, i, tr->nodes[i].degree);
+  int rc = quilt_omni_insert(tr->t, i);
+  assert(rc == 0);
+  (void)rc;
+  *ref_index(b, tr, ref) = i;
+  tr->live++;
+  tr->changed = tr->views_dirty = 1;
+  b->ctr.tree_inserts++;
+  return 0;
+}
+
+/* Takes node i out, its children re-attached grandparent first
+ * (quilt_omni_remove).  The root cannot be taken out: the tree is built
+ * anew around another root. */
+static void tree_drop(quilt_bootstrap *b, tree *tr, uint32_t i,
+                      uint64_t now) {
+  if (i == 0) {
+    tree_rebuild(b, tr, now);
+    return;
+  }
+  int rc = quilt_omni_remove(tr->t, i);
+  assert(rc == 0);
+  (void)rc;
+  tr->nodes[i].ref = NO_SLOT;
+  tr->live--;
+  tr->changed = tr->views_dirty = 1;
+  b->ctr.tree_removes++;
+}
+
+/* Names node j in a view. */
+static void name_node(const quilt_bootstrap *b, const tree *tr, uint32_t j,
+                      quilt_wire_node *out) {
+  uint32_t hs = node_host(b, tr, j);
+  if (hs == NO_SLOT)
+    return;
+  out->id = b->hosts[hs].id;
+  out->addr = b->hosts[hs].addr;
+}
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v) {
+  for (int k = 0; k < 8; k++) {
+    h ^= (v >> (8 * k)) & 0xFF;
+    h *= 0x100000001B3ULL;
+  }
+  return h;
+}
+
+static uint64_t fnv_node(uint64_t h, const quilt_wire_node *n) {
+  h = fnv_u64(h, n->id);
+  return fnv_u64(h, ((uint64_t)n->addr.ip << 16) | n->addr.port);
+}
+
+/* Fills m with node i's view and returns its hash (never 0; the epoch is
+ * left out, so that a view that did not change is not sent again).
+ * Children are listed by id, so that the order of omni's sibling lists
+ * does not show. */
+static uint64_t view_of(const quilt_bootstrap *b, const tree *tr, uint32_t i,
+                        quilt_msg *m) {
+  msg_init(b, m, QUILT_MSG_TREE, b->groups[tr->gslot].id);
+  quilt_msg_tree *v = &m->u.tree;
+  v->tree = tr->id;
+  v->epoch = tr->epoch;
+  uint32_t p = quilt_omni_parent(tr->t, i);
+  if (p != QUILT_OMNI_NONE) {
+    name_node(b, tr, p, &v->parent);
+    uint32_t g = quilt_omni_parent(tr->t, p);
+    if (g != QUILT_OMNI_NONE)
+      name_node(b, tr, g, &v->grandparent);
+  }
+  v->degree = (uint8_t)quilt_omni_degree(tr->t, i);
+  uint32_t kids[QUILT_WIRE_MAX_CHILDREN];
+  uint32_t nk = quilt_omni_children(tr->t, i, kids, QUILT_WIRE_MAX_CHILDREN);
+  assert(nk <= v->degree && nk <= QUILT_WIRE_MAX_CHILDREN);
+  v->nchildren = (uint8_t)nk;
+  for (uint32_t k = 0; k < nk; k++) {
+    quilt_wire_node c = {0, {0, 0}};
+    name_node(b, tr, kids[k], &c);
+    uint32_t at = k;
+    for (; at > 0 && v->children[at - 1].id > c.id; at--)
+      v->children[at] = v->children[at - 1];
+    v->children[at] = c;
+  }
+  uint64_t h = 0xCBF29CE484222325ULL;
+  h = fnv_node(h, &v->parent);
+  h = fnv_node(h, &v->grandparent);
+  h = fnv_u64(h, ((uint64_t)v->degree << 8) | v->nchildren);
+  for (uint32_t k = 0; k < nk; k++)
+    h = fnv_node(h, &v->children[k]);
+  return h ? h : 1;
+}
+
+static void send_view(quilt_bootstrap *b, tree *tr, uint32_t i,
+                      const quilt_msg *m, uint64_t hash) {
+  uint32_t hs = node_host(b, tr, i);
+  if (hs == NO_SLOT)
+    return;
+  send_msg(b, &b->hosts[hs].addr, m);
+  tr->nodes[i].sent_hash = hash;
+  b->ctr.tree_msgs++;
+}
+
+/* Sends every view that differs from the one last sent, all with one new
+ * epoch.  O(tree size). */
+static void flush_views(quilt_bootstrap *b, tree *tr) {
+  if (!tr->t || !tr->views_dirty)
+    return;
+  tr->views_dirty = 0;
+  int bumped = 0;
+  for (uint32_t i = 0; i < tr->cap; i++) {
+    if (tr->nodes[i].ref == NO_SLOT)
+      continue;
+    quilt_msg m;
+    uint64_t h = view_of(b, tr, i, &m);
+    if (h == tr->nodes[i].sent_hash)
+      continue;
+    if (!bumped) {
+      tr->epoch = next_tree_epoch(b);
+      bumped = 1;
+    }
+    m.u.tree.epoch = tr->epoch;
+    send_view(b, tr, i, &m, h);
+  }
+}
+
+static void resend_view(quilt_bootstrap *b, tree *tr, uint32_t i) {
+  quilt_msg m;
+  uint64_t h = view_of(b, tr, i, &m);
+  send_view(b, tr, i, &m, h);
+}
+
+/* Brings the tree in line with the table: nodes whose host (patch) is gone
+ * or taken out are removed, new ones inserted as leaves; in the overlay
+ * tree a node whose patch has a new primary takes the new primary's
+ * position and degree bound in place.  Then the changed views go out.
+ * O(tree size) plus the removals and insertions. */
+static void tree_sync(quilt_bootstrap *b, tree *tr, uint64_t now) {
+  int refresh = 0, rebuild = 0;
+  for (uint32_t i = 0; tr->t && i < tr->cap && !rebuild; i++) {
+    tnode *nd = &tr->nodes[i];
+    if (nd->ref == NO_SLOT)
+      continue;
+    if (!ref_valid(b, tr, nd->ref, nd->key)) {
+      if (i == 0)
+        rebuild = 1;
+      else
+        tree_drop(b, tr, i, now);
+      continue;
+    }
+    uint32_t hs = node_host(b, tr, i);
+    if (b->hosts[hs].id == nd->who)
+      continue;
+    const host *h = &b->hosts[hs];
+    nd->who = h->id;
+    nd->sent_hash = 0; /* the new primary has not seen its view */
+    nd->pos = h->pos;
+    nd->pos_gen = h->pos_gen;
+    refresh = 1;
+    uint32_t d = host_degree(b, h);
+    if (d != nd->degree) {
+      if (quilt_omni_set_degree(tr->t, i, d) == 0)
+        nd->degree = d;
+      else
+        rebuild = 1; /* the new one has fewer slots than children */
+    }
+    tr->changed = tr->views_dirty = 1;
+  }
+  if (rebuild) {
+    tree_rebuild(b, tr, now);
+  } else {
+    if (refresh && tr->t)
+      quilt_omni_refresh(tr->t);
+    uint32_t n = tree_collect(b, tr);
+    for (uint32_t k = 0; k < n; k++) {
+      uint32_t ref = b->scratch[k];
+      if (!tr->t || node_of(b, tr, ref) == NO_SLOT) {
+        if (tree_add(b, tr, ref, now) < 0)
+          break;
+        if (tr->live == n)
+          break; /* the first add built it whole */
+      }
+    }
+  }
+  flush_views(b, tr);
+}
+
+/* The periodic part: positions that moved and degree bounds that changed
+ * are taken into the snapshots; a rebuild when the landmarks changed (once
+ * the hosts have had tree_rebuild_ns to measure the new ones) or after the
+ * first build; otherwise, if anything changed, a few greedy rounds of
+ * OMNI's transformations.  Each at most once per tree_rebuild_ns. */
+static void tree_tick(quilt_bootstrap *b, tree *tr, uint64_t now) {
+  if (!tr->t)
+    return;
+  const grp *g = &b->groups[tr->gslot];
+  int moved = 0, rebuild = 0;
+  for (uint32_t i = 0; i < tr->cap; i++) {
+    tnode *nd = &tr->nodes[i];
+    uint32_t hs = node_host(b, tr, i);
+    if (hs == NO_SLOT)
+      continue;
+    if (is_wao(tr)) {
+      uint32_t w = ref_weight(b, tr, nd->ref);
+      if (w != nd->weight) {
+        quilt_omni_set_weight(tr->t, i, w);
+        nd->weight = w;
+        tr->changed = 1;
+      }
+    }
+    const host *h = &b->hosts[hs];
+    if (h->pos_gen == nd->pos_gen)
+      continue;
+    nd->pos_gen = h->pos_gen;
+    if (quilt_lm_pos_moved(&nd->pos, &h->pos)) {
+      nd->pos = h->pos;
+      moved = 1;
+    }
+    uint32_t d = host_degree(b, h);
+    if (d != nd->degree) {
+      if (quilt_omni_set_degree(tr->t, i, d) == 0) {
+        nd->degree = d;
+        tr->changed = tr->views_dirty = 1;
+      } else {
+        rebuild = 1;
+      }
+    }
+  }
+  if (moved) {
+    quilt_omni_refresh(tr->t);
+    tr->changed = 1;
+  }
+  uint64_t period = b->cfg.tree_rebuild_ns;
+  int due = (tr->built_lm_epoch != g->lm_epoch &&
+             now >= g->lm_changed_ns + period) ||
+            tr->rebuild_due_ns <= now;
+  if (rebuild || (due && now >= tr->last_build_ns + period)) {
+    tree_rebuild(b, tr, now);
+  } else if (tr->changed && now >= tr->last_improve_ns + period) {
+    quilt_omni_set_temperature(tr->t, 0);
+    quilt_omni_improve(tr->t, &b->rng, b->cfg.tree_improve_rounds);
+    tr->changed = 0;
+    tr->last_improve_ns = now;
+    tr->views_dirty = 1;
+  }
+  flush_views(b, tr);
+}
+
+/* Trees in a fixed order: the patches' (by slot), then the groups'. */
+static uint32_t tree_count(const quilt_bootstrap *b) {
+  return b->npatch_slots + b->ngroup_slots;
+}
+
+static tree *tree_nth(const quilt_bootstrap *b, uint32_t k) {
+  if (k < b->npatch_slots)
+    return b->patches[k].used ? b->patches[k].tree : NULL;
+  k -= b->npatch_slots;
+  return k < b->ngroup_slots && b->groups[k].used ? b->groups[k].wao : NULL;
+}
+
+/* Every view is re-sent every tree_refresh_ns, in TREE_REFRESH_SLICES
+ * slices (node i in slice i mod TREE_REFRESH_SLICES), in case a TREE was
+ * lost. */
+static void tree_refresh(quilt_bootstrap *b) {
+  uint32_t slice = b->refresh_slice++ % TREE_REFRESH_SLICES;
+  for (uint32_t k = 0; k < tree_count(b); k++) {
+    tree *tr = tree_nth(b, k);
+    if (!tr || !tr->t)
+      continue;
+    for (uint32_t i = slice; i < tr->cap; i += TREE_REFRESH_SLICES)
+      if (tr->nodes[i].ref != NO_SLOT)
+        resend_view(b, tr, i);
+  }
+}
+
+/* Marks p's members changed, for settle. */
+static void patch_dirty(quilt_bootstrap *b, uint32_t pslot) {
+  patch *p = &b->patches[pslot];
+  if (p->dirty)
+    return;
+  if (b->ndirty == b->cap_dirty) {
+    uint32_t cap = b->cap_dirty ? b->cap_dirty * 2 : 16;
+    uint32_t *nd = realloc(b->dirty, cap * sizeof *nd);
+    if (!nd) {
+      b->dirty_all = 1;
+      return;
+    }
+    b->dirty = nd;
+    b->cap_dirty = cap;
+  }
+  b->dirty[b->ndirty++] = pslot;
+  p->dirty = 1;
+}
+
+static void patch_settle(quilt_bootstrap *b, uint32_t pslot, uint64_t now) {
+  patch *p = &b->patches[pslot];
+  p->dirty = 0;
+  if (p->protocol != QUILT_PROTO_TREE)
+    return;
+  if (!p->tree)
+    p->tree = tree_new(b, p->id, p->gslot, pslot);
+  if (p->tree)
+    tree_sync(b, p->tree, now);
+}
+
+/* End of every event: new landmark lists out, trees in line with the
+ * table, changed views out. */
+static void settle(quilt_bootstrap *b, uint64_t now) {
+  for (uint32_t gs = 0; gs < b->ngroup_slots; gs++)
+    if (b->groups[gs].used && b->groups[gs].lm_dirty)
+      lm_broadcast(b, gs, now);
+  for (uint32_t k = 0; k < b->ndirty; k++) {
+    uint32_t ps = b->dirty[k];
+    if (ps < b->npatch_slots && b->patches[ps].used && b->patches[ps].dirty)
+      patch_settle(b, ps, now);
+  }
+  b->ndirty = 0;
+  if (b->dirty_all) {
+    b->dirty_all = 0;
+    for (uint32_t ps = 0; ps < b->npatch_slots; ps++)
+      if (b->patches[ps].used)
+        patch_settle(b, ps, now);
+  }
+  if (b->wao_dirty && b->cfg.wao_tree) {
+    b->wao_dirty = 0;
+    for (uint32_t gs = 0; gs < b->ngroup_slots; gs++) {
+      grp *g = &b->groups[gs];
+      if (!g->used)
+        continue;
+      if (!g->wao)
+        g->wao = tree_new(b, 0, gs, NO_SLOT);
+      if (g->wao)
+        tree_sync(b, g->wao, now);
+    }
+  }
 }
 
 /* ---- ranking and representatives ---- */
@@ -319,6 +1172,9 @@ static uint32_t patch_find(const quilt_bootstrap *b, uint32_t group,
     if (needs_members(p) && b->cfg.members_max &&
         p->nmembers >= b->cfg.members_max)
       continue;
+    if (p->protocol == QUILT_PROTO_TREE &&
+        p->nmembers >= QUILT_OMNI_MAX_NODES)
+      continue; /* the largest tree omni keeps */
     return i;
   }
   return NO_SLOT;
@@ -378,6 +1234,7 @@ static uint32_t patch_new(quilt_bootstrap *b, uint32_t group,
   p->max_members = mt->max_members;
   p->epoch = (uint32_t)b->cfg.incarnation << 24;
   p->members_epoch = p->epoch;
+  p->widx = NO_SLOT;
   p->used = 1;
   b->npatches++;
   return slot;
@@ -396,6 +1253,8 @@ static int patch_add_member(quilt_bootstrap *b, uint32_t pslot,
   }
   p->members[p->nmembers++] = hslot;
   b->hosts[hslot].patch = pslot;
+  b->hosts[hslot].tree_out = 0;
+  patch_dirty(b, pslot);
   return 0;
 }
 
@@ -411,7 +1270,9 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot,
       break;
     }
   b->hosts[hslot].patch = NO_SLOT;
+  b->hosts[hslot].tree_out = 0;
   members_changed(b, p, now);
+  patch_dirty(b, pslot);
   int was_rep = 0, was_primary = 0;
   for (uint32_t i = 0; i < p->nreps; i++)
     if (p->reps[i] == hslot) {
@@ -425,6 +1286,7 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot,
     }
   if (p->nmembers == 0) {
     free(p->members);
+    tree_del(p->tree);
     memset(p, 0, sizeof *p);
     b->npatches--;
     peers_changed(b, now);
@@ -453,6 +1315,10 @@ static void host_remove(quilt_bootstrap *b, uint32_t slot, int failed,
   host *h = &b->hosts[slot];
   if (h->patch != NO_SLOT)
     patch_remove_member(b, slot, failed, now);
+  grp *g = &b->groups[h->gslot];
+  if (quilt_lm_forget(&g->lm, slot))
+    g->lm_dirty = 1; /* a landmark that leaves is replaced in time */
+  group_put(b, h->gslot);
   quilt_map_del(&b->host_index, h->id);
   h->used = 0;
   b->free_hosts[b->nfree_hosts++] = slot;
@@ -473,8 +1339,11 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
   if (quilt_proto_get(mt.protocol) == NULL)
     return QUILT_ERR_INVAL;
   uint32_t pslot = patch_find(b, h->group, &mt);
-  if (pslot == NO_SLOT)
+  if (pslot == NO_SLOT) {
     pslot = patch_new(b, h->group, &mt, patch_hint);
+    if (pslot != NO_SLOT)
+      b->patches[pslot].gslot = h->gslot;
+  }
   if (pslot == NO_SLOT)
     return QUILT_ERR_LIMIT;
   rc = patch_add_member(b, pslot, slot);
@@ -567,12 +1436,23 @@ static int host_admit(quilt_bootstrap *b, uint64_t id, uint32_t group,
   h->patch = NO_SLOT;
   h->last_seen_ns = now;
   h->used = 1;
-  if (quilt_map_put(&b->host_index, id, slot) != 0) {
+  h->tidx = NO_SLOT;
+  h->pos.fallback_rtt_us = euid->rtt_us;
+  pos_touch(b, h);
+  h->gslot = group_get(b, group);
+  if (h->gslot == NO_SLOT || quilt_map_put(&b->host_index, id, slot) != 0) {
+    if (h->gslot != NO_SLOT && b->groups[h->gslot].nhosts == 0)
+      b->groups[h->gslot].used = 0;
     h->used = 0;
     b->free_hosts[b->nfree_hosts++] = slot;
     return QUILT_ERR_NOMEM;
   }
   b->nhosts++;
+  grp *g = &b->groups[h->gslot];
+  g->nhosts++;
+  /* The first host of a group is its first landmark. */
+  if (g->lm.count == 0 && b->cfg.landmarks_max > 0)
+    lm_add(b, h->gslot, slot);
   int rc = host_place(b, slot, patch_hint, role_hint, now);
   if (rc < 0) {
     host_remove(b, slot, 0, now);
@@ -608,6 +1488,12 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
      * other primaries must learn it. */
     h->addr = *addr;
     patch *hp = &b->patches[h->patch];
+    /* Its tree neighbours and, for a landmark, the whole group must
+     * learn it too. */
+    patch_dirty(b, h->patch);
+    grp *g = &b->groups[h->gslot];
+    if (quilt_lm_find(&g->lm, slot) >= 0)
+      g->lm_dirty = 1;
     if (is_rep(hp, slot)) {
       hp->epoch++;
       tell_patch(b, hp);
@@ -621,6 +1507,8 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
      * under the default rules) only updates the record, so measurement
      * noise never moves a representative. */
     h->euid = *euid;
+    h->pos.fallback_rtt_us = euid->rtt_us;
+    pos_touch(b, h); /* the fallback estimate or the degree bound moved */
     const patch *cur = &b->patches[h->patch];
     quilt_rule_match mt;
     int same = quilt_rules_match(b->cfg.rules, euid, &mt) == 0 &&
@@ -646,6 +1534,74 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
       (!is_join && believed_epoch != p->epoch))
     send_patch_info(b, slot);
   return 0;
+}
+
+/* After a JOIN or HEARTBEAT from a host the server now holds: landmarks,
+ * positions, and a host (a primary) taken out of a tree back in. */
+static void after_hello(quilt_bootstrap *b, uint64_t id,
+                        const quilt_msg_heartbeat *hb) {
+  uint32_t slot = host_slot(b, id);
+  if (slot == NO_SLOT)
+    return;
+  host *h = &b->hosts[slot];
+  if (hb)
+    on_rtts(b, slot, hb);
+  else if (!b->groups[h->gslot].lm_dirty)
+    send_landmarks(b, slot); /* right after its PATCH_INFO */
+  if (h->tree_out) {
+    h->tree_out = 0;
+    patch_dirty(b, h->patch);
+  }
+  patch *p = &b->patches[h->patch];
+  if (p->wao_out && p->nreps > 0 && p->reps[0] == slot) {
+    p->wao_out = 0;
+    b->wao_dirty = 1;
+  }
+}
+
+/* ORPHAN: host `slot` says its parent in tree o->tree went silent.  If the
+ * server's tree agrees on who the parent is, that node is taken out of
+ * this tree only (its own heartbeats decide whether it lives; heard from
+ * again, it comes back as a leaf) and its children re-attached, with the
+ * new views sent at once; a root taken out means a new tree around another
+ * root.  Otherwise the host has an old view: it is sent its current one.
+ * In the overlay tree the nodes are patches, named by their primaries. */
+static void on_orphan(quilt_bootstrap *b, uint32_t slot,
+                      const quilt_msg_orphan *o, uint64_t now) {
+  host *h = &b->hosts[slot];
+  patch *p = &b->patches[h->patch];
+  tree *tr;
+  uint32_t i;
+  if (o->tree == 0) {
+    tr = b->groups[h->gslot].wao;
+    if (!b->cfg.wao_tree || !tr || !tr->t || p->nreps == 0 ||
+        p->reps[0] != slot)
+      return; /* not a primary: no view to fix */
+    i = node_of(b, tr, h->patch);
+  } else {
+    tr = p->tree;
+    if (p->id != o->tree || !tr)
+      return; /* an old patch's tree */
+    if (h->tree_out) { /* it lives: back in, and told where */
+      h->tree_out = 0;
+      patch_dirty(b, h->patch);
+      return;
+    }
+    i = node_of(b, tr, slot);
+  }
+  if (i == NO_SLOT || !tr->t)
+    return;
+  uint32_t pi = quilt_omni_parent(tr->t, i);
+  uint32_t ps = pi == QUILT_OMNI_NONE ? NO_SLOT : node_host(b, tr, pi);
+  if (ps == NO_SLOT || b->hosts[ps].id != o->parent) {
+    resend_view(b, tr, i);
+    return;
+  }
+  if (o->tree == 0)
+    b->patches[tr->nodes[pi].ref].wao_out = 1;
+  else
+    b->hosts[ps].tree_out = 1;
+  tree_sync(b, tr, now);
 }
 
 int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
@@ -675,12 +1631,16 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
     b->ctr.joins++;
     rc = on_hello(b, &m, &m.u.join.addr, &m.u.join.euid, 0,
                   QUILT_ROLE_MEMBER, 0, 1, now);
+    if (rc == 0)
+      after_hello(b, m.hdr.sender, NULL);
     break;
   case QUILT_MSG_HEARTBEAT:
     b->ctr.heartbeats++;
     rc = on_hello(b, &m, &m.u.heartbeat.addr, &m.u.heartbeat.euid,
                   m.u.heartbeat.patch_id, m.u.heartbeat.role,
                   m.u.heartbeat.epoch, 0, now);
+    if (rc == 0)
+      after_hello(b, m.hdr.sender, &m.u.heartbeat);
     break;
   case QUILT_MSG_LEAVE: {
     b->ctr.leaves++;
@@ -690,10 +1650,22 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
     rc = 0;
     break;
   }
+  case QUILT_MSG_ORPHAN: {
+    uint32_t slot = host_slot(b, m.hdr.sender);
+    if (slot == NO_SLOT || b->hosts[slot].group != m.hdr.group) {
+      rc = QUILT_ERR_NOT_FOUND; /* not one of ours */
+      break;
+    }
+    b->ctr.orphans++;
+    on_orphan(b, slot, &m.u.orphan, now);
+    rc = 0;
+    break;
+  }
   default:
     rc = QUILT_ERR_MALFORMED;
     break;
   }
+  settle(b, now);
   if (rc < 0)
     b->ctr.refused++;
   return rc;
@@ -705,6 +1677,14 @@ uint64_t quilt_bootstrap_expiry(const quilt_bootstrap *b) {
     t = b->members_due_ns;
   if (b->npatches > 0 && b->peers_due_ns < t)
     t = b->peers_due_ns;
+  if (b->nhosts > 0) {
+    if (b->lm_due_ns < t)
+      t = b->lm_due_ns;
+    if (b->tree_due_ns < t)
+      t = b->tree_due_ns;
+    if (b->refresh_due_ns < t)
+      t = b->refresh_due_ns;
+  }
   return t;
 }
 
@@ -731,6 +1711,26 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
       }
     }
     b->sweep_due_ns = now + (rep_hb < hb ? rep_hb : hb) / 2;
+    settle(b, now); /* trees without the dead, before they are ticked */
+  }
+  if (b->nhosts > 0 && b->lm_due_ns <= now) {
+    lm_tick(b);
+    b->lm_due_ns = now + b->cfg.landmark_period_ns;
+    settle(b, now);
+  }
+  if (b->nhosts > 0 && b->tree_due_ns <= now) {
+    /* A quarter period, so that a tree due for work waits at most that
+     * long past its tree_rebuild_ns. */
+    for (uint32_t k = 0; k < tree_count(b); k++) {
+      tree *tr = tree_nth(b, k);
+      if (tr)
+        tree_tick(b, tr, now);
+    }
+    b->tree_due_ns = now + b->cfg.tree_rebuild_ns / 4;
+  }
+  if (b->nhosts > 0 && b->refresh_due_ns <= now) {
+    tree_refresh(b);
+    b->refresh_due_ns = now + b->cfg.tree_refresh_ns / TREE_REFRESH_SLICES;
   }
   if (b->npatches > 0 && b->peers_due_ns <= now) {
     send_peers(b, now);
@@ -746,6 +1746,71 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
       if (b->patches[i].used && b->patches[i].members_dirty)
         send_members(b, &b->patches[i]);
   }
+  settle(b, now);
+}
+
+/* The tree of patch slot `owner` (or, wao, the overlay tree of group slot
+ * `owner`); tr is NULL until it first had someone to hold.  omni's
+ * invariants, and exactly the nodes tree_collect() would take. */
+static int tree_check(const quilt_bootstrap *b, const tree *tr, int wao,
+                      uint32_t owner, char *err, size_t errlen) {
+  const char *what = wao ? "overlay tree of group" : "tree of patch";
+  uint32_t oid = wao ? b->groups[owner].id : b->patches[owner].id;
+  uint32_t want = 0;
+  if (wao) {
+    for (uint32_t i = 0; i < b->npatch_slots; i++) {
+      const patch *p = &b->patches[i];
+      want += p->used && p->gslot == owner && p->nreps > 0 && !p->wao_out;
+    }
+    if (want > QUILT_OMNI_MAX_NODES)
+      want = QUILT_OMNI_MAX_NODES; /* the others stay out */
+  } else {
+    const patch *p = &b->patches[owner];
+    for (uint32_t k = 0; k < p->nmembers; k++)
+      want += !b->hosts[p->members[k]].tree_out;
+  }
+  uint32_t live = tr && tr->t ? tr->live : 0;
+  if (live != want) {
+    snprintf(err, errlen, "%s %u holds %u, should hold %u", what, oid, live,
+             want);
+    return QUILT_ERR_STATE;
+  }
+  if (!tr || !tr->t)
+    return 0;
+  char oerr[160];
+  if (quilt_omni_check(tr->t, oerr, sizeof oerr) != 0) {
+    snprintf(err, errlen, "%s %u: %s", what, oid, oerr);
+    return QUILT_ERR_STATE;
+  }
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < tr->cap; i++) {
+    const tnode *nd = &tr->nodes[i];
+    if ((nd->ref != NO_SLOT) != (quilt_omni_alive(tr->t, i) != 0)) {
+      snprintf(err, errlen, "%s %u: node %u in use %d, in the tree %d", what,
+               oid, i, nd->ref != NO_SLOT, quilt_omni_alive(tr->t, i));
+      return QUILT_ERR_STATE;
+    }
+    if (nd->ref == NO_SLOT)
+      continue;
+    n++;
+    if (!ref_valid(b, tr, nd->ref, nd->key) || node_of(b, tr, nd->ref) != i) {
+      snprintf(err, errlen, "%s %u: node %u stands for %llu, gone or elsewhere",
+               what, oid, i, (unsigned long long)nd->key);
+      return QUILT_ERR_STATE;
+    }
+    if (quilt_omni_degree(tr->t, i) != nd->degree ||
+        nd->degree > TREE_MAX_DEGREE || nd->degree < 2) {
+      snprintf(err, errlen, "%s %u: node %u degree bound %u, recorded %u",
+               what, oid, i, quilt_omni_degree(tr->t, i), nd->degree);
+      return QUILT_ERR_STATE;
+    }
+  }
+  if (n != live) {
+    snprintf(err, errlen, "%s %u: %u nodes in use, %u counted", what, oid, n,
+             live);
+    return QUILT_ERR_STATE;
+  }
+  return 0;
 }
 
 int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
@@ -807,6 +1872,16 @@ int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
              b->nhosts, placed);
     return QUILT_ERR_STATE;
   }
+  for (uint32_t i = 0; i < b->npatch_slots; i++) {
+    const patch *p = &b->patches[i];
+    if (p->used && p->protocol == QUILT_PROTO_TREE &&
+        tree_check(b, p->tree, 0, i, err, errlen) != 0)
+      return QUILT_ERR_STATE;
+  }
+  for (uint32_t g = 0; g < b->ngroup_slots; g++)
+    if (b->groups[g].used && b->cfg.wao_tree &&
+        tree_check(b, b->groups[g].wao, 1, g, err, errlen) != 0)
+      return QUILT_ERR_STATE;
   return 0;
 }
 
@@ -844,6 +1919,42 @@ void quilt_bootstrap_counters_get(const quilt_bootstrap *b,
   c->patches = b->npatches;
 }
 
+uint32_t quilt_bootstrap_est_us(const quilt_bootstrap *b, uint64_t a,
+                                uint64_t b_id) {
+  uint32_t sa = host_slot(b, a), sb = host_slot(b, b_id);
+  if (sa == NO_SLOT || sb == NO_SLOT)
+    return UINT32_MAX;
+  return quilt_lm_est_us(&b->hosts[sa].pos, &b->hosts[sb].pos,
+                         b->cfg.tree_hop_us);
+}
+
+int quilt_bootstrap_tree_parent(const quilt_bootstrap *b, uint32_t tree_id,
+                                uint64_t host_id, uint64_t *parent) {
+  uint32_t slot = host_slot(b, host_id);
+  if (slot == NO_SLOT)
+    return QUILT_ERR_NOT_FOUND;
+  const host *h = &b->hosts[slot];
+  const patch *p = &b->patches[h->patch];
+  const tree *tr;
+  uint32_t i;
+  if (tree_id == 0) {
+    tr = b->groups[h->gslot].wao;
+    if (!tr || !tr->t || p->nreps == 0 || p->reps[0] != slot)
+      return QUILT_ERR_NOT_FOUND;
+    i = node_of(b, tr, h->patch);
+  } else {
+    tr = p->tree;
+    if (p->id != tree_id || !tr || !tr->t)
+      return QUILT_ERR_NOT_FOUND;
+    i = node_of(b, tr, slot);
+  }
+  if (i == NO_SLOT)
+    return QUILT_ERR_NOT_FOUND;
+  uint32_t pi = quilt_omni_parent(tr->t, i);
+  *parent = pi == QUILT_OMNI_NONE ? 0 : b->hosts[node_host(b, tr, pi)].id;
+  return 0;
+}
+
 int quilt_bootstrap_new(quilt_bootstrap **out,
                         const quilt_bootstrap_config *cfg,
                         const quilt_bootstrap_callbacks *cb, void *user) {
@@ -851,7 +1962,11 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
       cfg->reps_per_patch > QUILT_BOOTSTRAP_MAX_REPS ||
       cfg->heartbeat_ms == 0 || cfg->miss_limit == 0 ||
       cfg->rep_heartbeat_ms == 0 || cfg->rep_miss_limit == 0 ||
-      cfg->max_patches == 0 || cfg->max_patches > QUILT_BOOTSTRAP_MAX_PATCH_ID)
+      cfg->max_patches == 0 || cfg->max_patches > QUILT_BOOTSTRAP_MAX_PATCH_ID ||
+      cfg->landmarks_max > QUILT_WIRE_MAX_LANDMARKS ||
+      cfg->landmark_period_ns == 0 ||
+      cfg->tree_rebuild_ns < 4 ||
+      cfg->tree_refresh_ns < TREE_REFRESH_SLICES)
     return QUILT_ERR_INVAL;
   quilt_bootstrap *b = calloc(1, sizeof *b);
   if (!b)
@@ -864,6 +1979,7 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
   b->members_due_ns = UINT64_MAX;
   b->sweep_due_ns = 0;
   b->peers_epoch = (uint32_t)cfg->incarnation << 24;
+  quilt_rng_init(&b->rng, cfg->seed, cfg->id);
   *out = b;
   return 0;
 }
@@ -871,8 +1987,14 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
 void quilt_bootstrap_del(quilt_bootstrap *b) {
   if (!b)
     return;
-  for (uint32_t i = 0; i < b->npatch_slots; i++)
+  for (uint32_t i = 0; i < b->npatch_slots; i++) {
     free(b->patches[i].members);
+    tree_del(b->patches[i].tree);
+  }
+  for (uint32_t i = 0; i < b->ngroup_slots; i++)
+    tree_del(b->groups[i].wao);
+  free(b->groups);
+  free(b->dirty);
   free(b->patches);
   free(b->hosts);
   free(b->free_hosts);

@@ -12,6 +12,17 @@
  * when it changes and now and then.  A heartbeat carries the host's EUID,
  * so a restarted server rebuilds its whole state from the next round of
  * heartbeats.
+ *
+ * Network positions: in each group a few hosts are landmarks, chosen by
+ * farthest-point sampling; every host measures its RTT to them and reports
+ * the vector in its heartbeats (LANDMARKS, lib/landmark.h).  From the
+ * vectors the server estimates the latency between any two hosts
+ * (quilt_bootstrap_est_us) and keeps OMNI trees (lib/omni.h): one over the
+ * members of each patch of the tree protocol (tree id = patch id), and,
+ * with wao_tree, one per group over its patches (tree id 0, each patch
+ * standing as its primary), the wide-area overlay.  Each host in a tree is
+ * sent its view (TREE) whenever it changes and now and then; a host whose
+ * parent went silent says so (ORPHAN) and is re-attached.
  */
 #ifndef QUILT_BOOTSTRAP_H
 #define QUILT_BOOTSTRAP_H
@@ -55,8 +66,32 @@ typedef struct quilt_bootstrap_config {
                                  driver picks it, e.g. from the clock): the
                                  top byte of every epoch it announces, so
                                  that hosts take a restarted server's
-                                 PATCH_INFO and PEERS as newer than the old
-                                 one's */
+                                 PATCH_INFO, PEERS, LANDMARKS and TREE as
+                                 newer than the old one's */
+  uint64_t seed;              /* seeds the generator of the tree
+                                 optimiser's probabilistic moves */
+
+  /* Landmarks (per group: hosts drop datagrams of other groups, PINGs
+   * included). */
+  uint32_t landmarks_max;      /* 0..QUILT_WIRE_MAX_LANDMARKS; 0 = none,
+                                  every estimate is then the fallback */
+  uint64_t landmark_period_ns; /* how often landmarks are added */
+  uint32_t landmark_min_rtt_us; /* a host nearer than this to every
+                                   landmark adds nothing as one */
+
+  /* Trees. */
+  int wao_tree;              /* keep the wide-area overlay tree (tree 0) */
+  uint32_t tree_hop_us;      /* cost of a forwarding hop, added to every
+                                estimated edge latency */
+  uint32_t tree_rate_kbps;   /* the stream rate: a host's degree bound is
+                                its uplink over this (each child costs one
+                                copy of the stream), clamped to
+                                2..QUILT_WIRE_MAX_CHILDREN */
+  uint64_t tree_rebuild_ns;  /* a tree is rebuilt, or re-optimised, at
+                                most this often */
+  uint32_t tree_rebuild_rounds; /* optimiser rounds of a rebuild */
+  uint32_t tree_improve_rounds; /* rounds of a re-optimisation (greedy) */
+  uint64_t tree_refresh_ns;  /* every view is re-sent this often */
 } quilt_bootstrap_config;
 
 typedef struct quilt_bootstrap_callbacks {
@@ -69,7 +104,15 @@ typedef struct quilt_bootstrap_callbacks {
  * missed, representatives every 20 ms and dead after 5 missed (so a failed
  * primary is replaced 110 to 120 ms after its last heartbeat: 5.5
  * intervals, checked every half interval), 239.192.0.0 + p on port 7400,
- * 1,000,000 hosts, 65,535 patches, PEERS every 2 s. */
+ * 1,000,000 hosts, 65,535 patches, PEERS every 2 s.
+ *
+ * Landmarks: up to 8 per group, added every 500 ms, only hosts at least
+ * 1 ms (RTT) from every landmark.  Trees: the overlay tree on; 50 us per
+ * hop; a stream of 100 Mbit/s (100000 kbps: a host's degree bound is its
+ * uplink in units of 100 Mbit/s, at least 2 so that a tree of many hosts
+ * is never a chain); rebuilt or re-optimised at most once a second per
+ * tree, with 32 optimiser rounds for a rebuild and 4 greedy ones
+ * otherwise; every view re-sent every 5 s. */
 void quilt_bootstrap_config_default(quilt_bootstrap_config *c);
 
 int quilt_bootstrap_new(quilt_bootstrap **out,
@@ -90,8 +133,11 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now_ns);
 
 /* Checks the patch table's invariants: every host in exactly one patch,
  * representatives are members, k representatives where the patch has k
- * members, no patch over its size limit.  Returns 0, or QUILT_ERR_STATE and
- * a description in err. */
+ * members, no patch over its size limit; and the trees': each passes
+ * quilt_omni_check (a tree, degree bounds kept) and spans exactly the
+ * members of its patch (the patches of its group, for tree 0) but those
+ * taken out after an ORPHAN.  Returns 0, or QUILT_ERR_STATE and a
+ * description in err. */
 int quilt_bootstrap_check(const quilt_bootstrap *b, char *err, size_t errlen);
 
 typedef struct quilt_bootstrap_patch {
@@ -120,9 +166,32 @@ typedef struct quilt_bootstrap_counters {
   uint64_t refused;     /* datagrams refused (malformed, limits) */
   uint64_t hosts;       /* current */
   uint64_t patches;     /* current */
+  uint64_t tree_builds;  /* trees (re)built from scratch */
+  uint64_t tree_inserts; /* hosts (patches, in tree 0) added as leaves */
+  uint64_t tree_removes; /* nodes taken out of a tree, children re-attached */
+  uint64_t orphans;      /* ORPHAN messages */
+  uint64_t tree_msgs;    /* TREE messages sent */
+  uint64_t landmark_changes; /* new landmark lists (epochs) */
 } quilt_bootstrap_counters;
 
 void quilt_bootstrap_counters_get(const quilt_bootstrap *b,
                                   quilt_bootstrap_counters *c);
+
+/* Estimated one-way latency in us from host a to host b (node ids), from
+ * their latest landmark RTTs (lib/landmark.h, quilt_lm_est_us): exact for
+ * a landmark, tree_hop_us for two hosts at the same position.  The trees
+ * use the same estimate on snapshots of the positions, refreshed when a
+ * position moves by more than measurement noise.  UINT32_MAX when either
+ * host is unknown. */
+uint32_t quilt_bootstrap_est_us(const quilt_bootstrap *b, uint64_t a,
+                                uint64_t b_id);
+
+/* The parent of host `host` in tree `tree` (a patch id, or 0 for the
+ * wide-area overlay tree of host's group, where host must be its patch's
+ * primary and the parent named is the parent patch's primary).  Returns 0
+ * with *parent set (0 for the root), or QUILT_ERR_NOT_FOUND when the host
+ * is not in that tree. */
+int quilt_bootstrap_tree_parent(const quilt_bootstrap *b, uint32_t tree,
+                                uint64_t host, uint64_t *parent);
 
 #endif /* QUILT_BOOTSTRAP_H */

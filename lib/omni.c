@@ -675,7 +675,33 @@ int quilt_omni_improve(quilt_omni *t, quilt_rng *rng, uint32_t max_rounds) {
   return (int)r;
 }
 
-/* ---- failure (issue 4: grandparent first) ---- */
+/* ---- failure (issue 4: grandparent first) and insertion ---- */
+
+/* The attached node q with a free slot that minimises l_q + lat(q, c),
+ * ties to the lower id; NONE when no attached node has a free slot.  c and
+ * its subtree must be detached, so they cannot be chosen (no cycle).  The
+ * paper's bootstrap offers candidates; centrally, we take the one that
+ * adds the least latency to c.  O(attached nodes). */
+static uint32_t nearest_free(quilt_omni *t, uint32_t c) {
+  uint64_t *l = t->scratch;
+  uint32_t cnt = bfs_order(t, t->queue);
+  uint64_t best = UINT64_MAX;
+  uint32_t q = NONE;
+  l[0] = 0;
+  for (uint32_t j = 0; j < cnt; j++) {
+    uint32_t v = t->queue[j];
+    if (v != 0)
+      l[v] = l[t->parent[v]] + (uint64_t)lat(t, t->parent[v], v);
+    if (!free_slot(t, v))
+      continue;
+    uint64_t cost = l[v] + (uint64_t)lat(t, v, c);
+    if (cost < best || (cost == best && v < q)) {
+      best = cost;
+      q = v;
+    }
+  }
+  return q;
+}
 
 int quilt_omni_remove(quilt_omni *t, uint32_t i) {
   if (i == 0 || i >= t->n)
@@ -703,31 +729,8 @@ int quilt_omni_remove(quilt_omni *t, uint32_t i) {
       orph[k - 1] = x;
     }
   for (uint32_t k = 0; k < no; k++) {
-    uint32_t c = orph[k], q = NONE;
-    if (free_slot(t, p)) {
-      q = p;
-    } else {
-      /* Root-path latency of every attached node, in BFS order; the
-       * orphan subtrees are detached so they cannot be chosen (no cycle).
-       * The paper's bootstrap offers candidates; centrally, we take the
-       * one that adds the least latency to c. */
-      uint64_t *l = t->scratch;
-      uint32_t cnt = bfs_order(t, t->queue);
-      uint64_t best = UINT64_MAX;
-      l[0] = 0;
-      for (uint32_t j = 0; j < cnt; j++) {
-        uint32_t v = t->queue[j];
-        if (v != 0)
-          l[v] = l[t->parent[v]] + (uint64_t)lat(t, t->parent[v], v);
-        if (!free_slot(t, v))
-          continue;
-        uint64_t cost = l[v] + (uint64_t)lat(t, v, c);
-        if (cost < best || (cost == best && v < q)) {
-          best = cost;
-          q = v;
-        }
-      }
-    }
+    uint32_t c = orph[k];
+    uint32_t q = free_slot(t, p) ? p : nearest_free(t, c);
     /* A free slot always exists: every detached subtree holds one (its
      * leaves have d >= 1), so attaching one never lowers the count. */
     assert(q != NONE);
@@ -735,6 +738,77 @@ int quilt_omni_remove(quilt_omni *t, uint32_t i) {
   }
   default_temp(t);
   return 0;
+}
+
+int quilt_omni_insert(quilt_omni *t, uint32_t i) {
+  if (i == 0 || i >= t->n)
+    return QUILT_ERR_INVAL;
+  if (!t->built)
+    return QUILT_ERR_STATE;
+  if (t->alive[i])
+    return QUILT_ERR_DUPLICATE;
+  assert(t->parent[i] == NONE && t->first[i] == NONE && t->nchild[i] == 0);
+  uint32_t q = nearest_free(t, i);
+  /* m live nodes hold at least m slots (every d >= 1) and use m - 1. */
+  assert(q != NONE);
+  t->alive[i] = 1;
+  t->C[i] = t->weight[i];
+  t->lam[i] = 0;
+  attach(t, i, q);
+  assert(t->nchild[q] <= t->deg[q]);
+  return 0;
+}
+
+int quilt_omni_grow(quilt_omni *t, uint32_t n) {
+  if (n <= t->n || n > QUILT_OMNI_MAX_NODES)
+    return QUILT_ERR_INVAL;
+  /* Each array grows on its own; one that fails leaves the tree as it
+   * was (n unchanged; the arrays grown so far are merely larger). */
+  uint32_t **u32s[] = {&t->parent, &t->first,  &t->next,
+                       &t->prev,   &t->nchild, &t->deg,
+                       &t->weight, &t->best_parent, &t->queue};
+  for (size_t k = 0; k < sizeof(u32s) / sizeof(u32s[0]); k++) {
+    uint32_t *p = realloc(*u32s[k], n * sizeof(uint32_t));
+    if (!p)
+      return QUILT_ERR_NOMEM;
+    *u32s[k] = p;
+  }
+  uint64_t **u64s[] = {&t->C, &t->lam, &t->scratch};
+  for (size_t k = 0; k < sizeof(u64s) / sizeof(u64s[0]); k++) {
+    uint64_t *p = realloc(*u64s[k], n * sizeof(uint64_t));
+    if (!p)
+      return QUILT_ERR_NOMEM;
+    *u64s[k] = p;
+  }
+  uint8_t *a = realloc(t->alive, n);
+  if (!a)
+    return QUILT_ERR_NOMEM;
+  t->alive = a;
+  for (uint32_t i = t->n; i < n; i++) {
+    t->parent[i] = t->first[i] = t->next[i] = t->prev[i] = NONE;
+    t->best_parent[i] = NONE;
+    t->nchild[i] = 0;
+    t->deg[i] = 2;
+    t->weight[i] = 1;
+    t->alive[i] = 0;
+    t->C[i] = t->lam[i] = 0;
+  }
+  t->n = n;
+  return 0;
+}
+
+uint32_t quilt_omni_children(const quilt_omni *t, uint32_t i, uint32_t *out,
+                             uint32_t max) {
+  if (i >= t->n)
+    return 0;
+  uint32_t k = 0;
+  for (uint32_t c = t->first[i]; c != NONE; c = t->next[c]) {
+    if (k < max)
+      out[k] = c;
+    k++;
+  }
+  assert(k == t->nchild[i]);
+  return k;
 }
 
 /* ---- invariants ---- */

@@ -118,11 +118,35 @@ void quilt_omni_set_temperature(quilt_omni *t, uint64_t temp);
  * subtrees re-attach, heaviest C first: to i's parent while it has a free
  * slot (it has at least one, the one i used), then each to the node q with a
  * free slot that minimises l_q + lat(q, child), ties to the lower id.  Node
- * i stays out of the tree (weight kept, C and Lambda zero) until the next
- * quilt_omni_build_initial, which also leaves it out.  Returns 0,
+ * i stays out of the tree (weight kept, C and Lambda zero), of the next
+ * quilt_omni_build_initial too, until quilt_omni_insert brings it back.
+ * Before build_initial it only marks i removed.  Returns 0,
  * QUILT_ERR_INVAL (root, out of range) or QUILT_ERR_NOT_FOUND (already
  * removed). */
 int quilt_omni_remove(quilt_omni *t, uint32_t i);
+
+/* Brings removed node i (not the root) back as a leaf: it is attached
+ * under the live node q with a free slot that minimises l_q + lat(q, i),
+ * ties to the lower id (the same rule as quilt_omni_remove uses for
+ * orphans).  One exists: a tree of m live nodes uses m - 1 of at least m
+ * slots.  Its weight and degree bound are those last set (set them first).
+ * O(live nodes) latency calls.  Leaves the temperature alone.  Returns 0,
+ * QUILT_ERR_INVAL (root, out of range), QUILT_ERR_STATE (before
+ * build_initial) or QUILT_ERR_DUPLICATE (i is in the tree). */
+int quilt_omni_insert(quilt_omni *t, uint32_t i);
+
+/* Grows the tree to n nodes (size < n <= QUILT_OMNI_MAX_NODES), keeping
+ * it as it is; the new nodes n_old..n-1 start removed (weight 1, degree
+ * bound 2) and stay out (of build_initial too) until quilt_omni_insert
+ * brings them in.  So a caller may keep spare capacity and insert into it
+ * without a rebuild.  Returns 0,
+ * QUILT_ERR_INVAL or QUILT_ERR_NOMEM (the tree is then unchanged). */
+int quilt_omni_grow(quilt_omni *t, uint32_t n);
+
+/* Copies up to max children of i into out (in sibling-list order, which
+ * carries no meaning) and returns how many i has. */
+uint32_t quilt_omni_children(const quilt_omni *t, uint32_t i, uint32_t *out,
+                             uint32_t max);
 
 /* 1 when node i is in the tree (not removed). */
 int quilt_omni_alive(const quilt_omni *t, uint32_t i);

@@ -9,6 +9,14 @@
  * server's own expiry (quilt_bootstrap_expiry / _handle_expiry).  Every
  * datagram the server sends is decoded and recorded, and
  * quilt_bootstrap_check() runs after every step.
+ *
+ * For the landmark and tree tests each host also has a place in a plane
+ * (x, y in us): the RTT between two hosts is 200 us plus twice their
+ * Manhattan distance (a metric), and a host answers the latest LANDMARKS
+ * with those RTTs in its next heartbeat, sent at once as a real host does
+ * when its vector is complete.  Each host keeps the latest TREE view of
+ * its patch's tree and of the overlay tree, so that the trees can be
+ * checked from what the hosts were told.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +63,13 @@ typedef struct bhost {
   unsigned npeers; /* PEERS datagrams received */
   quilt_msg last_peers;
   uint64_t next_hb_ns, last_hb_ns;
+  /* Positions and trees. */
+  int32_t x, y;
+  quilt_msg_landmarks lm; /* latest LANDMARKS */
+  unsigned nlm;
+  quilt_msg_tree view[2]; /* latest TREE: [0] overlay, [1] its patch */
+  unsigned ntree[2];
+  unsigned lose_trees; /* TREE datagrams to drop (lost on the way) */
 } bhost;
 
 typedef struct sent {
@@ -73,6 +88,7 @@ typedef struct fx {
   size_t nlog, caplog;
   unsigned undecodable, to_nobody, epoch_went_back;
   uint32_t group;
+  int rtts; /* hosts measure and report landmark RTTs */
 } fx;
 
 static bhost *host_by_addr(fx *f, const quilt_addr *a) {
@@ -124,7 +140,43 @@ static void on_send(void *user, const quilt_addr *to, const uint8_t *buf,
   } else if (m.hdr.type == QUILT_MSG_PEERS) {
     h->npeers++;
     h->last_peers = m;
+  } else if (m.hdr.type == QUILT_MSG_LANDMARKS) {
+    if (h->nlm > 0 && m.u.landmarks.epoch < h->lm.epoch)
+      f->epoch_went_back++;
+    if (h->nlm == 0 || m.u.landmarks.epoch > h->lm.epoch) {
+      h->lm = m.u.landmarks;
+      if (f->rtts && h->alive) /* measured at once; reported at once */
+        h->next_hb_ns = f->now + 1 * MS;
+    }
+    h->nlm++;
+  } else if (m.hdr.type == QUILT_MSG_TREE) {
+    if (h->lose_trees > 0) {
+      h->lose_trees--;
+      return;
+    }
+    int k = m.u.tree.tree != 0;
+    if (h->ntree[k] > 0 && m.u.tree.epoch < h->view[k].epoch &&
+        m.u.tree.tree == h->view[k].tree)
+      f->epoch_went_back++;
+    h->view[k] = m.u.tree;
+    h->ntree[k]++;
   }
+}
+
+static bhost *host_by_id(fx *f, uint64_t id) {
+  for (size_t i = 0; i < f->nh; i++)
+    if (f->h[i].id == id)
+      return &f->h[i];
+  return NULL;
+}
+
+/* The plane's RTT model (see the top of the file). */
+static uint32_t rtt_of(const bhost *a, const bhost *b) {
+  if (a == b)
+    return 0;
+  uint32_t dx = (uint32_t)(a->x > b->x ? a->x - b->x : b->x - a->x);
+  uint32_t dy = (uint32_t)(a->y > b->y ? a->y - b->y : b->y - a->y);
+  return 200 + 2 * (dx + dy);
 }
 
 static void check(fx *f) {
@@ -218,6 +270,13 @@ static int heartbeat(fx *f, bhost *h) {
   m.u.heartbeat.patch_id = h->patch;
   m.u.heartbeat.role = h->role;
   m.u.heartbeat.epoch = h->epoch;
+  m.u.heartbeat.lm_epoch = h->lm.epoch;
+  m.u.heartbeat.nrtt = h->lm.count;
+  for (unsigned i = 0; i < h->lm.count; i++) {
+    const bhost *l = host_by_id(f, h->lm.nodes[i].id);
+    m.u.heartbeat.rtt_us[i] =
+        f->rtts && l ? rtt_of(h, l) : QUILT_WIRE_RTT_UNKNOWN;
+  }
   h->last_hb_ns = f->now;
   return send_dg(f, &m);
 }
@@ -382,9 +441,15 @@ static void test_config(void **state) {
 static void test_join_patch_info(void **state) {
   fx *f = *state;
   bhost *a = add_host(f, 100, lan(0x1a));
+  size_t mark = f->nlog;
   join_ok(f, a);
-  const sent *s = &f->log[f->nlog - 1];
+  /* The answer: PATCH_INFO first, then the landmarks (a is the first). */
+  const sent *s = &f->log[mark];
   assert_int_equal(s->m.hdr.type, QUILT_MSG_PATCH_INFO);
+  assert_int_equal(f->log[mark + 1].m.hdr.type, QUILT_MSG_LANDMARKS);
+  assert_true(quilt_addr_eq(&f->log[mark + 1].to, &a->addr));
+  assert_int_equal(a->lm.count, 1);
+  assert_int_equal(a->lm.nodes[0].id, a->id);
   assert_true(quilt_addr_eq(&s->to, &a->addr));
   assert_int_equal(s->m.hdr.sender, SERVER_ID);
   assert_int_equal(s->m.hdr.group, f->group);

@@ -1,0 +1,198 @@
+/*
+ * landmark.c -- positions, the latency estimate, and farthest-point
+ * landmark selection (landmark.h).
+ */
+#include "landmark.h"
+
+#include <assert.h>
+#include <string.h>
+
+#define UNKNOWN QUILT_WIRE_RTT_UNKNOWN
+
+static int known(const quilt_lm_pos *p, uint32_t s) {
+  return p->serial[s] != 0 && p->rtt_us[s] != UNKNOWN;
+}
+
+uint32_t quilt_lm_rtt_bound_us(const quilt_lm_pos *a, const quilt_lm_pos *b) {
+  uint32_t bound = 0;
+  for (uint32_t s = 0; s < QUILT_LM_MAX; s++) {
+    if (!known(a, s) || !known(b, s) || a->serial[s] != b->serial[s])
+      continue;
+    uint32_t x = a->rtt_us[s], y = b->rtt_us[s];
+    uint32_t d = x > y ? x - y : y - x;
+    if (d > bound)
+      bound = d;
+  }
+  return bound;
+}
+
+static int share_landmark(const quilt_lm_pos *a, const quilt_lm_pos *b) {
+  for (uint32_t s = 0; s < QUILT_LM_MAX; s++)
+    if (known(a, s) && known(b, s) && a->serial[s] == b->serial[s])
+      return 1;
+  return 0;
+}
+
+/* Why this estimate:
+ *  - For any landmark L, rtt(a, b) >= |rtt(a, L) - rtt(b, L)| (triangle
+ *    inequality), so the largest difference over the landmarks both have
+ *    measured is a lower bound on rtt(a, b); half of it one way.
+ *  - It is exact when a is itself a landmark: rtt(a, a) = 0, and the term
+ *    for L = a is rtt(b, a).  Farthest-point sampling spreads the
+ *    landmarks over the clusters, so every host has one near it and the
+ *    bound is close for hosts of different clusters.
+ *  - Hosts of one cluster get about 0.  The hop cost hop_us is then what
+ *    ranks their trees: each forwarding hop costs a copy and a queueing
+ *    delay, so among near-equal choices the shallower tree wins.
+ *  - With no landmark in common (a host that has not measured yet, or
+ *    hosts of different groups), the hosts' RTTs to the server are all
+ *    there is: their sum halved is the one-way latency of the path through
+ *    the server, an upper bound; half of that again is a middle guess. */
+uint32_t quilt_lm_est_us(const quilt_lm_pos *a, const quilt_lm_pos *b,
+                         uint32_t hop_us) {
+  uint64_t v;
+  if (share_landmark(a, b))
+    v = quilt_lm_rtt_bound_us(a, b) / 2;
+  else
+    v = ((uint64_t)a->fallback_rtt_us + b->fallback_rtt_us) / 4;
+  v += hop_us;
+  return v >= UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)v;
+}
+
+static int differs(uint32_t x, uint32_t y) {
+  uint32_t d = x > y ? x - y : y - x;
+  uint32_t m = x > y ? x : y;
+  uint32_t slack = m / 8 > 100 ? m / 8 : 100;
+  return d > slack;
+}
+
+int quilt_lm_pos_moved(const quilt_lm_pos *old, const quilt_lm_pos *now) {
+  for (uint32_t s = 0; s < QUILT_LM_MAX; s++) {
+    if (known(old, s) != known(now, s))
+      return 1;
+    if (!known(old, s))
+      continue;
+    if (old->serial[s] != now->serial[s] ||
+        differs(old->rtt_us[s], now->rtt_us[s]))
+      return 1;
+  }
+  return differs(old->fallback_rtt_us, now->fallback_rtt_us);
+}
+
+void quilt_lm_set_init(quilt_lm_set *s) { memset(s, 0, sizeof *s); }
+
+int quilt_lm_find(const quilt_lm_set *s, uint32_t host) {
+  for (uint32_t i = 0; i < s->count; i++)
+    if (s->host[s->order[i]] == host)
+      return s->order[i];
+  return -1;
+}
+
+int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id,
+                 uint32_t serial) {
+  assert(serial != 0);
+  if (s->count >= QUILT_LM_MAX || quilt_lm_find(s, host) >= 0)
+    return -1;
+  int slot = -1;
+  for (uint32_t i = 0; i < QUILT_LM_MAX && slot < 0; i++)
+    if (s->serial[i] == 0)
+      slot = (int)i;
+  assert(slot >= 0); /* count < QUILT_LM_MAX slots in use */
+  s->serial[slot] = serial;
+  s->host[slot] = host;
+  s->id[slot] = id;
+  s->order[s->count++] = (uint8_t)slot;
+  return slot;
+}
+
+static void cand_drop(quilt_lm_set *s, uint32_t host) {
+  for (uint32_t i = 0; i < s->ncand; i++)
+    if (s->cand[i].host == host) {
+      memmove(&s->cand[i], &s->cand[i + 1],
+              (s->ncand - i - 1) * sizeof s->cand[0]);
+      s->ncand--;
+      return;
+    }
+}
+
+int quilt_lm_forget(quilt_lm_set *s, uint32_t host) {
+  cand_drop(s, host);
+  for (uint32_t i = 0; i < s->count; i++) {
+    uint32_t slot = s->order[i];
+    if (s->host[slot] != host)
+      continue;
+    s->serial[slot] = 0;
+    memmove(&s->order[i], &s->order[i + 1], s->count - i - 1);
+    s->count--;
+    return 1;
+  }
+  return 0;
+}
+
+void quilt_lm_clear_candidates(quilt_lm_set *s) { s->ncand = 0; }
+
+/* Farther first, then the lower id. */
+static int cand_before(uint32_t va, uint64_t ida, uint32_t vb, uint64_t idb) {
+  return va != vb ? va > vb : ida < idb;
+}
+
+void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
+                     const quilt_lm_pos *pos) {
+  cand_drop(s, host);
+  if (quilt_lm_find(s, host) >= 0)
+    return; /* a landmark already */
+  uint32_t value = UINT32_MAX; /* no landmark yet: any host is far */
+  for (uint32_t i = 0; i < s->count; i++) {
+    uint32_t slot = s->order[i];
+    if (pos->serial[slot] != s->serial[slot] || !known(pos, slot))
+      return; /* not every landmark measured */
+    if (pos->rtt_us[slot] < value)
+      value = pos->rtt_us[slot];
+  }
+  uint32_t at = s->ncand;
+  while (at > 0 &&
+         cand_before(value, id, s->cand[at - 1].value_us, s->cand[at - 1].id))
+    at--;
+  if (at >= QUILT_LM_MAX)
+    return; /* nearer than the farthest QUILT_LM_MAX */
+  uint32_t n = s->ncand < QUILT_LM_MAX ? s->ncand + 1 : QUILT_LM_MAX;
+  memmove(&s->cand[at + 1], &s->cand[at], (n - 1 - at) * sizeof s->cand[0]);
+  s->cand[at].host = host;
+  s->cand[at].id = id;
+  s->cand[at].value_us = value;
+  s->cand[at].pos = *pos;
+  s->ncand = n;
+}
+
+uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
+                       uint32_t min_rtt_us, uint32_t out[QUILT_LM_MAX]) {
+  uint32_t val[QUILT_LM_MAX];
+  uint8_t used[QUILT_LM_MAX] = {0};
+  for (uint32_t i = 0; i < s->ncand; i++)
+    val[i] = s->cand[i].value_us;
+  uint32_t n = 0;
+  while (n < room && n < QUILT_LM_MAX) {
+    int best = -1;
+    for (uint32_t i = 0; i < s->ncand; i++) {
+      if (used[i] || val[i] <= min_rtt_us)
+        continue;
+      if (best < 0 || cand_before(val[i], s->cand[i].id, val[best],
+                                  s->cand[best].id))
+        best = (int)i;
+    }
+    if (best < 0)
+      break;
+    used[best] = 1;
+    out[n++] = (uint32_t)best;
+    /* The others' distance to the new landmark, estimated from positions
+     * (a lower bound: a near pair is never taken as far). */
+    for (uint32_t i = 0; i < s->ncand; i++) {
+      if (used[i])
+        continue;
+      uint32_t d = quilt_lm_rtt_bound_us(&s->cand[i].pos, &s->cand[best].pos);
+      if (d < val[i])
+        val[i] = d;
+    }
+  }
+  return n;
+}

@@ -1,0 +1,110 @@
+/*
+ * landmark.h -- network positions from RTTs to landmarks, and the
+ * farthest-point choice of the landmarks (sans I/O).
+ *
+ * A few hosts of a group are landmarks; every host measures its RTT to
+ * each (PING/PONG) and reports the vector in its heartbeats.  The vector is
+ * the host's position: two hosts whose RTTs to some landmark differ by x us
+ * are at least x us apart (round trip), by the triangle inequality, so
+ * the largest such difference over the landmarks both measured is a lower
+ * bound on their RTT, exact when one of them is a landmark.
+ *
+ * A set holds at most QUILT_LM_MAX landmarks in stable slots.  Each
+ * landmark gets a serial number that is never reused, and a position
+ * records with each RTT the serial of the landmark it was measured to: a
+ * position stays meaningful when landmarks come and go (entries of a
+ * removed landmark still give true lower bounds; a slot reused by another
+ * landmark does not mix them up), and comparing two positions needs no
+ * table.
+ */
+#ifndef QUILT_LANDMARK_H
+#define QUILT_LANDMARK_H
+
+#include <stdint.h>
+
+#include "wire.h"
+
+#define QUILT_LM_MAX QUILT_WIRE_MAX_LANDMARKS
+
+/* A host's position: rtt_us[s] is its RTT to the landmark whose serial is
+ * serial[s] (0: nothing known in slot s). */
+typedef struct quilt_lm_pos {
+  uint32_t rtt_us[QUILT_LM_MAX];
+  uint32_t serial[QUILT_LM_MAX];
+  uint32_t fallback_rtt_us; /* the host's RTT to the server (EUID), for
+                               hosts with no landmark in common */
+} quilt_lm_pos;
+
+/* Estimated one-way latency a -> b in us: the lower bound above halved,
+ * plus hop_us, or the fallback when a and b share no landmark.  Symmetric,
+ * and a pure function of the two positions.  See landmark.c for why. */
+uint32_t quilt_lm_est_us(const quilt_lm_pos *a, const quilt_lm_pos *b,
+                         uint32_t hop_us);
+
+/* Lower bound on the RTT between a and b from their common landmarks;
+ * 0 when they share none. */
+uint32_t quilt_lm_rtt_bound_us(const quilt_lm_pos *a, const quilt_lm_pos *b);
+
+/* 1 when `now` differs enough from the snapshot `old` to be worth a
+ * re-optimisation: another landmark set, or an RTT off by more than an
+ * eighth (and 100 us).  Keeps measurement noise from moving trees. */
+int quilt_lm_pos_moved(const quilt_lm_pos *old, const quilt_lm_pos *now);
+
+/* A candidate for the next landmark: a host whose latest report measured
+ * every landmark of the current list. */
+typedef struct quilt_lm_cand {
+  uint32_t host; /* the caller's handle (a host slot) */
+  uint64_t id;   /* node id, for ties */
+  uint32_t value_us; /* min over the landmarks of its RTT */
+  quilt_lm_pos pos;
+} quilt_lm_cand;
+
+typedef struct quilt_lm_set {
+  uint32_t count;                /* landmarks in the list */
+  uint8_t order[QUILT_LM_MAX];   /* the list, as slots, in the order sent */
+  uint32_t serial[QUILT_LM_MAX]; /* by slot; 0: slot free */
+  uint32_t host[QUILT_LM_MAX];   /* by slot: the caller's handle */
+  uint64_t id[QUILT_LM_MAX];     /* by slot: node id */
+  /* The QUILT_LM_MAX farthest candidates reported since the list last
+   * changed, farthest first. */
+  quilt_lm_cand cand[QUILT_LM_MAX];
+  uint32_t ncand;
+} quilt_lm_set;
+
+void quilt_lm_set_init(quilt_lm_set *s);
+
+/* Adds a landmark with this (fresh, nonzero) serial at the end of the
+ * list.  Returns its slot, or -1 when the set is full or the host is a
+ * landmark already. */
+int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id,
+                 uint32_t serial);
+
+/* Slot of host's landmark, or -1. */
+int quilt_lm_find(const quilt_lm_set *s, uint32_t host);
+
+/* Forgets host: removes it from the list (returns 1 when it was a
+ * landmark, 0 otherwise) and from the candidates.  The other landmarks
+ * keep their order and slots. */
+int quilt_lm_forget(quilt_lm_set *s, uint32_t host);
+
+/* Records host's report.  Only a position that knows the RTT to every
+ * landmark of the list (for the list's serials) makes it a candidate; its
+ * value is then min over the landmarks (a landmark's own is 0).  Keeps the
+ * QUILT_LM_MAX farthest, ties to the lower id.  O(QUILT_LM_MAX). */
+void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
+                     const quilt_lm_pos *pos);
+
+/* Drops every candidate (the list changed: their values are stale). */
+void quilt_lm_clear_candidates(quilt_lm_set *s);
+
+/* Farthest-point sampling: picks, greedily, up to `room` candidates, each
+ * the one farthest from the landmarks and from those picked before it
+ * (distance to a picked one estimated by quilt_lm_rtt_bound_us, since no
+ * one has measured it yet), ties to the lower id, while that distance is
+ * above min_rtt_us.  Writes the hosts' indices into the candidate array
+ * to out[] and returns how many; does not change the set (the caller adds
+ * them).  O(QUILT_LM_MAX^2 * QUILT_LM_MAX). */
+uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
+                       uint32_t min_rtt_us, uint32_t out[QUILT_LM_MAX]);
+
+#endif /* QUILT_LANDMARK_H */
