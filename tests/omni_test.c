@@ -303,6 +303,123 @@ static void test_remove(void **state) {
   in.mat = NULL;
 }
 
+/* The node with a free slot where c adds the least latency, by a direct
+ * walk (l_q from the parents), for comparison with quilt_omni_insert. */
+static uint64_t best_attach_cost(const quilt_omni *t, const inst *in,
+                                 uint32_t c) {
+  uint64_t best = UINT64_MAX;
+  for (uint32_t q = 0; q < quilt_omni_size(t); q++) {
+    if (!quilt_omni_alive(t, q) || q == c ||
+        quilt_omni_nchildren(t, q) >= quilt_omni_degree(t, q))
+      continue;
+    uint64_t l = 0;
+    for (uint32_t u = q; u != 0; u = quilt_omni_parent(t, u))
+      l += lat_cb((void *)in, quilt_omni_parent(t, u), u);
+    uint64_t cost = l + lat_cb((void *)in, q, c);
+    if (cost < best)
+      best = cost;
+  }
+  return best;
+}
+
+/* Removing and inserting again, growing and inserting into the new room:
+ * invariants and degree bounds after every step, each insert at the
+ * cheapest free slot, and a leaf. */
+static void test_insert(void **state) {
+  (void)state;
+  static inst in;
+  for (uint32_t k = 0; k < 8; k++) {
+    quilt_rng r;
+    quilt_rng_init(&r, 5000 + k, 5);
+    uint32_t n = 20 + quilt_rng_below(&r, 60);
+    gen(&in, &r, n, (int)(k & 1));
+    quilt_omni *t = make(&in);
+    assert_true(quilt_omni_improve(t, &r, 10) >= 0);
+    check(t);
+    assert_int_equal(quilt_omni_insert(t, 0), QUILT_ERR_INVAL);
+    assert_int_equal(quilt_omni_insert(t, n), QUILT_ERR_INVAL);
+    assert_int_equal(quilt_omni_insert(t, 1), QUILT_ERR_DUPLICATE);
+    for (uint32_t step = 0; step < 4 * n; step++) {
+      uint32_t v = 1 + quilt_rng_below(&r, n - 1);
+      if (quilt_omni_alive(t, v)) {
+        assert_int_equal(quilt_omni_remove(t, v), 0);
+      } else {
+        /* Degree and weight may change while out. */
+        assert_int_equal(
+            quilt_omni_set_degree(t, v, 1 + quilt_rng_below(&r, 4)), 0);
+        assert_int_equal(quilt_omni_set_weight(t, v, quilt_rng_below(&r, 5)),
+                         0);
+        uint64_t want = best_attach_cost(t, &in, v);
+        assert_int_equal(quilt_omni_insert(t, v), 0);
+        assert_int_equal(quilt_omni_nchildren(t, v), 0);
+        uint32_t q = quilt_omni_parent(t, v);
+        assert_true(q != QUILT_OMNI_NONE);
+        uint64_t l = 0;
+        for (uint32_t u = q; u != 0; u = quilt_omni_parent(t, u))
+          l += lat_cb(&in, quilt_omni_parent(t, u), u);
+        assert_int_equal(l + lat_cb(&in, q, v), want);
+      }
+      check(t);
+      if (step % 11 == 0) {
+        quilt_omni_set_temperature(t, 0);
+        assert_true(quilt_omni_improve(t, &r, 2) >= 0);
+        check(t);
+      }
+    }
+    quilt_omni_del(t);
+  }
+  free(in.mat);
+  in.mat = NULL;
+}
+
+/* Grown trees: new nodes start out, come in with insert, and a tree of
+ * degree-1 nodes still takes them (a chain). */
+static void test_grow(void **state) {
+  (void)state;
+  static inst in;
+  quilt_rng r;
+  quilt_rng_init(&r, 6000, 6);
+  gen(&in, &r, 64, 1);
+  quilt_omni *t = NULL;
+  assert_int_equal(quilt_omni_new(&t, 8, lat_cb, &in), 0);
+  assert_int_equal(quilt_omni_insert(t, 3), QUILT_ERR_STATE); /* unbuilt */
+  for (uint32_t i = 0; i < 8; i++)
+    assert_int_equal(quilt_omni_set_degree(t, i, 1), 0);
+  quilt_omni_build_initial(t);
+  check(t);
+  assert_int_equal(quilt_omni_grow(t, 8), QUILT_ERR_INVAL);
+  assert_int_equal(quilt_omni_grow(t, QUILT_OMNI_MAX_NODES + 1),
+                   QUILT_ERR_INVAL);
+  assert_int_equal(quilt_omni_grow(t, 64), 0);
+  assert_int_equal(quilt_omni_size(t), 64);
+  check(t); /* the new nodes are out */
+  for (uint32_t i = 8; i < 64; i++) {
+    assert_int_equal(quilt_omni_alive(t, i), 0);
+    assert_int_equal(quilt_omni_set_degree(t, i, 1), 0);
+    assert_int_equal(quilt_omni_insert(t, i), 0);
+    check(t);
+  }
+  /* All degree 1: one chain through all 64. */
+  uint32_t kids[4];
+  for (uint32_t i = 0; i < 64; i++)
+    assert_true(quilt_omni_children(t, i, kids, 4) <= 1);
+  uint32_t depth = 0;
+  for (uint32_t u = 0;; depth++) {
+    uint32_t k = quilt_omni_children(t, u, kids, 4);
+    if (k == 0)
+      break;
+    u = kids[0];
+  }
+  assert_int_equal(depth, 63);
+  quilt_rng rr;
+  quilt_rng_init(&rr, 1, 1);
+  assert_true(quilt_omni_improve(t, &rr, 5) >= 0);
+  check(t);
+  quilt_omni_build_initial(t); /* inserted nodes are in for good */
+  check(t);
+  quilt_omni_del(t);
+}
+
 static void large(uint32_t n, int metric, uint64_t seed) {
   static inst in;
   quilt_rng r;
@@ -349,6 +466,8 @@ int main(void) {
       cmocka_unit_test(test_small_vs_optimum),
       cmocka_unit_test(test_invariants_every_round),
       cmocka_unit_test(test_remove),
+      cmocka_unit_test(test_insert),
+      cmocka_unit_test(test_grow),
       cmocka_unit_test(test_large),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
