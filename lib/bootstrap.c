@@ -1000,17 +1000,18 @@ static tree *tree_nth(const quilt_bootstrap *b, uint32_t k) {
   return k < b->ngroup_slots && b->groups[k].used ? b->groups[k].wao : NULL;
 }
 
-/* Every view is re-sent every tree_refresh_ns, in TREE_REFRESH_SLICES
- * slices (node i in slice i mod TREE_REFRESH_SLICES), in case a TREE was
- * lost. */
+/* Every view is re-sent every tree_refresh_ns, in case a TREE was lost:
+ * in TREE_REFRESH_SLICES slices, a node in the slice of its key (host or
+ * patch id), which a rebuild does not change as it does node indices. */
 static void tree_refresh(quilt_bootstrap *b) {
   uint32_t slice = b->refresh_slice++ % TREE_REFRESH_SLICES;
   for (uint32_t k = 0; k < tree_count(b); k++) {
     tree *tr = tree_nth(b, k);
     if (!tr || !tr->t)
       continue;
-    for (uint32_t i = slice; i < tr->cap; i += TREE_REFRESH_SLICES)
-      if (tr->nodes[i].ref != NO_SLOT)
+    for (uint32_t i = 0; i < tr->cap; i++)
+      if (tr->nodes[i].ref != NO_SLOT &&
+          tr->nodes[i].key % TREE_REFRESH_SLICES == slice)
         resend_view(b, tr, i);
   }
 }

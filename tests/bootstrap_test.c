@@ -1356,6 +1356,619 @@ static void test_measure_noise_keeps_roles(void **state) {
   assert_int_equal(counters(f).failovers, 0);
 }
 
+/* ---- landmarks and trees ---- */
+
+static fx *fx_rtts(const char *rules) {
+  fx *f = fx_new_rules(rules, 0);
+  f->rtts = 1;
+  return f;
+}
+
+/* A host at (x, y) in the plane. */
+static bhost *add_at(fx *f, uint64_t id, quilt_euid e, int32_t x, int32_t y) {
+  bhost *h = add_host(f, id, e);
+  h->x = x;
+  h->y = y;
+  return h;
+}
+
+/* A host of a tree patch: no multicast, region 1, uplink bw_kbps. */
+static quilt_euid treeh(uint32_t bw_kbps) {
+  return mk_euid(QUILT_NAT_NONE, 0, 0, 1, 20000, bw_kbps);
+}
+
+static const char tree_rules[] = "* -> tree by region\n";
+
+static uint32_t want_degree(const fx *f, const bhost *h) {
+  uint32_t d = h->euid.bw_kbps / f->cfg.tree_rate_kbps;
+  return d < 2 ? 2 : d > QUILT_WIRE_MAX_CHILDREN ? QUILT_WIRE_MAX_CHILDREN : d;
+}
+
+static int in_set(bhost *const *set, size_t n, uint64_t id) {
+  for (size_t i = 0; i < n; i++)
+    if (set[i]->id == id)
+      return (int)i;
+  return -1;
+}
+
+/* The latest views the hosts in set[] hold of tree `tree` (k = 0: the
+ * overlay tree, k = 1: their patch's) form one tree over exactly them:
+ * one root, parents and children that agree, grandparents that agree,
+ * degree bounds as the uplinks say and kept, no cycle; and the server's
+ * quilt_bootstrap_tree_parent says the same.  Returns the root. */
+static bhost *check_views(fx *f, int k, uint32_t tree, bhost *const *set,
+                          size_t n) {
+  bhost *root = NULL;
+  for (size_t i = 0; i < n; i++) {
+    const bhost *h = set[i];
+    const quilt_msg_tree *v = &h->view[k];
+    if (h->ntree[k] == 0 || v->tree != tree)
+      fail_msg("host %llu has no view of tree %u", (unsigned long long)h->id,
+               tree);
+    assert_int_equal(v->degree, want_degree(f, h));
+    assert_true(v->nchildren <= v->degree);
+    uint64_t sp = 1;
+    assert_int_equal(quilt_bootstrap_tree_parent(f->b, tree, h->id, &sp), 0);
+    assert_int_equal(sp, v->parent.id);
+    if (v->parent.id == 0) {
+      if (root)
+        fail_msg("two roots: %llu and %llu", (unsigned long long)root->id,
+                 (unsigned long long)h->id);
+      root = set[i];
+      assert_int_equal(v->grandparent.id, 0);
+    } else {
+      int p = in_set(set, n, v->parent.id);
+      if (p < 0)
+        fail_msg("host %llu: parent %llu not in the tree",
+                 (unsigned long long)h->id,
+                 (unsigned long long)v->parent.id);
+      const quilt_msg_tree *pv = &set[p]->view[k];
+      assert_int_equal(v->parent.addr.ip, set[p]->addr.ip);
+      assert_int_equal(v->parent.addr.port, set[p]->addr.port);
+      assert_int_equal(v->grandparent.id, pv->parent.id);
+      int found = 0;
+      for (unsigned c = 0; c < pv->nchildren; c++)
+        found += pv->children[c].id == h->id;
+      if (found != 1)
+        fail_msg("host %llu not among its parent %llu's children",
+                 (unsigned long long)h->id,
+                 (unsigned long long)v->parent.id);
+    }
+    for (unsigned c = 0; c < v->nchildren; c++) {
+      int ci = in_set(set, n, v->children[c].id);
+      assert_true(ci >= 0);
+      assert_int_equal(set[ci]->view[k].parent.id, h->id);
+      assert_int_equal(v->children[c].addr.ip, set[ci]->addr.ip);
+    }
+    /* Up to the root in fewer than n steps. */
+    const bhost *u = h;
+    size_t steps = 0;
+    while (u->view[k].parent.id != 0) {
+      assert_true(++steps < n);
+      u = set[in_set(set, n, u->view[k].parent.id)];
+    }
+  }
+  assert_non_null(root);
+  return root;
+}
+
+/* The alive hosts of patch `patch`, into set[]; returns how many. */
+static size_t members_of(fx *f, uint32_t patch, bhost **set) {
+  size_t n = 0;
+  for (size_t i = 0; i < f->nh; i++)
+    if (f->h[i].alive && f->h[i].patch == patch)
+      set[n++] = &f->h[i];
+  return n;
+}
+
+static size_t msgs_to(const fx *f, size_t from, const bhost *h,
+                      unsigned type) {
+  size_t n = 0;
+  for (size_t i = from; i < f->nlog; i++)
+    if (f->log[i].m.hdr.type == type && quilt_addr_eq(&f->log[i].to, &h->addr))
+      n++;
+  return n;
+}
+
+static int orphan(fx *f, bhost *h, uint32_t tree, uint64_t parent) {
+  quilt_msg m;
+  hdr(&m, h, QUILT_MSG_ORPHAN);
+  m.u.orphan.tree = tree;
+  m.u.orphan.epoch = h->view[tree != 0].epoch;
+  m.u.orphan.parent = parent;
+  return send_dg(f, &m);
+}
+
+static int lm_index(const bhost *h, uint64_t id) {
+  for (unsigned i = 0; i < h->lm.count; i++)
+    if (h->lm.nodes[i].id == id)
+      return (int)i;
+  return -1;
+}
+
+/* Four clusters 20 ms apart, five hosts each within 100 us of its centre:
+ * farthest-point sampling takes one landmark per cluster, never two in
+ * one; a landmark that leaves is replaced from its cluster; the limit
+ * holds. */
+static void test_landmarks_far(void **state) {
+  (void)state;
+  for (int limited = 0; limited < 2; limited++) {
+    fx *f = fx_rtts(quilt_rules_default_text());
+    if (limited) {
+      quilt_bootstrap_del(f->b);
+      f->cfg.landmarks_max = 3;
+      quilt_bootstrap_callbacks cb = {on_send};
+      assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
+    }
+    static const int32_t cx[4] = {0, 10000, 0, 10000};
+    static const int32_t cy[4] = {0, 0, 10000, 10000};
+    for (int i = 0; i < 20; i++) {
+      bhost *h = add_at(f, 100 + (uint64_t)i, lan((uint32_t)(i % 4) + 1),
+                        cx[i % 4] + (i * 7) % 50, cy[i % 4] + (i * 13) % 50);
+      join_ok(f, h);
+      f->now += 1 * MS;
+    }
+    assert_int_equal(f->h[0].lm.nodes[0].id, 100); /* the first */
+    run_until(f, f->now + 3000 * MS);
+    unsigned want = limited ? 3 : 4;
+    const bhost *last = &f->h[19];
+    assert_int_equal(last->lm.count, want);
+    int per[4] = {0};
+    for (unsigned i = 0; i < last->lm.count; i++)
+      per[(last->lm.nodes[i].id - 100) % 4]++;
+    for (int c = 0; c < 4; c++)
+      assert_true(per[c] <= 1);
+    /* Every host holds the current list. */
+    for (int i = 0; i < 20; i++)
+      assert_int_equal(f->h[i].lm.epoch, last->lm.epoch);
+    assert_true(counters(f).landmark_changes >= 2);
+
+    if (!limited) {
+      /* The landmark of cluster 1 leaves: another of cluster 1 follows. */
+      bhost *gone = NULL;
+      for (unsigned i = 0; i < last->lm.count; i++)
+        if ((last->lm.nodes[i].id - 100) % 4 == 1)
+          gone = host_by_id(f, last->lm.nodes[i].id);
+      assert_non_null(gone);
+      assert_int_equal(leave(f, gone), 0);
+      assert_int_equal(last->lm.count, 3); /* told at once */
+      assert_true(lm_index(last, gone->id) < 0);
+      run_until(f, f->now + 2000 * MS);
+      assert_int_equal(last->lm.count, 4);
+      memset(per, 0, sizeof per);
+      for (unsigned i = 0; i < last->lm.count; i++)
+        per[(last->lm.nodes[i].id - 100) % 4]++;
+      for (int c = 0; c < 4; c++)
+        assert_int_equal(per[c], 1);
+    }
+    fx_del(f);
+  }
+  /* One LAN: no host is 1 ms from the first: one landmark. */
+  fx *f = fx_rtts(quilt_rules_default_text());
+  for (int i = 0; i < 10; i++)
+    join_ok(f, add_at(f, 1 + (uint64_t)i, lan(1), i * 20, 0));
+  run_until(f, f->now + 3000 * MS);
+  assert_int_equal(f->h[9].lm.count, 1);
+  assert_int_equal(counters(f).landmark_changes, 1);
+  fx_del(f);
+}
+
+/* A host that answers an old list is sent the current one, once per
+ * heartbeat. */
+static void test_landmarks_resent(void **state) {
+  fx *f = *state;
+  f->rtts = 1;
+  bhost *a = add_at(f, 1, lan(1), 0, 0);
+  bhost *b = add_at(f, 2, lan(1), 5000, 0);
+  join_ok(f, a);
+  join_ok(f, b);
+  run_until(f, f->now + 2000 * MS);
+  assert_int_equal(b->lm.count, 2);
+  b->lm.epoch--; /* as if the latest LANDMARKS were lost */
+  size_t mark = f->nlog;
+  assert_int_equal(heartbeat(f, b), 0);
+  assert_int_equal(msgs_to(f, mark, b, QUILT_MSG_LANDMARKS), 1);
+  mark = f->nlog;
+  assert_int_equal(heartbeat(f, b), 0); /* now current */
+  assert_int_equal(msgs_to(f, mark, b, QUILT_MSG_LANDMARKS), 0);
+}
+
+/* est(): exact (plus the hop) from a landmark, the hop alone between two
+ * hosts at one place, the fallback with no landmarks. */
+static void test_est(void **state) {
+  (void)state;
+  fx *f = fx_rtts(quilt_rules_default_text());
+  bhost *l0 = add_at(f, 1, lan(1), 0, 0);
+  bhost *far = add_at(f, 2, lan(2), 8000, 3000);
+  bhost *a = add_at(f, 3, lan(3), 2000, 7000);
+  bhost *a2 = add_at(f, 4, lan(3), 2000, 7000);
+  bhost *a3 = add_at(f, 5, lan(3), 2000, 7000);
+  bhost *all[] = {l0, far, a, a2, a3};
+  for (int i = 0; i < 5; i++)
+    join_ok(f, all[i]);
+  run_until(f, f->now + 3000 * MS);
+  assert_true(lm_index(a, l0->id) >= 0);
+  uint32_t hop = f->cfg.tree_hop_us;
+  for (int i = 1; i < 5; i++) {
+    assert_int_equal(quilt_bootstrap_est_us(f->b, l0->id, all[i]->id),
+                     rtt_of(l0, all[i]) / 2 + hop);
+    assert_int_equal(quilt_bootstrap_est_us(f->b, all[i]->id, l0->id),
+                     rtt_of(l0, all[i]) / 2 + hop);
+  }
+  /* a is the landmark of its place (the lower id); a2 and a3, both at
+   * the same place and neither a landmark, have the same vector. */
+  assert_true(lm_index(a, a->id) >= 0);
+  assert_true(lm_index(a, a2->id) < 0 && lm_index(a, a3->id) < 0);
+  assert_int_equal(quilt_bootstrap_est_us(f->b, a2->id, a3->id), hop);
+  /* A lower bound (plus the hop) for any pair. */
+  for (int i = 0; i < 5; i++)
+    for (int j = 0; j < 5; j++)
+      assert_true(quilt_bootstrap_est_us(f->b, all[i]->id, all[j]->id) <=
+                  rtt_of(all[i], all[j]) / 2 + hop);
+  assert_int_equal(quilt_bootstrap_est_us(f->b, a->id, 999), UINT32_MAX);
+  fx_del(f);
+
+  /* No landmarks: the RTTs to the server, (a + b) / 4, plus the hop. */
+  f = fx_new_rules(quilt_rules_default_text(), 0);
+  quilt_bootstrap_del(f->b);
+  f->cfg.landmarks_max = 0;
+  quilt_bootstrap_callbacks cb = {on_send};
+  assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
+  bhost *x = add_host(f, 1, wan(1));
+  bhost *y = add_host(f, 2, lan(1));
+  join_ok(f, x);
+  join_ok(f, y);
+  assert_int_equal(x->lm.count, 0);
+  assert_int_equal(quilt_bootstrap_est_us(f->b, x->id, y->id),
+                   (x->euid.rtt_us + y->euid.rtt_us) / 4 + hop);
+  fx_del(f);
+}
+
+/* A tree patch: every member gets a view; the views form one tree over
+ * all members, degree bounds from the uplinks, kept; a member in the
+ * middle of two clusters' worth of hosts is the root. */
+static void test_tree_patch(void **state) {
+  (void)state;
+  fx *f = fx_rtts(tree_rules);
+  enum { N = 60 };
+  bhost *set[N];
+  for (int i = 0; i < N; i++) {
+    uint32_t bw = 100000u + (uint32_t)(i * 37 % 10) * 100000u; /* 1..10 */
+    int32_t x = (i % 3) * 6000 + (i * 31) % 400;
+    bhost *h = add_at(f, 1 + (uint64_t)i, treeh(bw), x, (i * 17) % 300);
+    join_ok(f, h);
+    assert_int_equal(h->protocol, proto_id("tree"));
+    f->now += 2 * MS;
+  }
+  run_until(f, f->now + 4000 * MS);
+  size_t n = members_of(f, f->h[0].patch, set);
+  assert_int_equal(n, N);
+  bhost *root = check_views(f, 1, f->h[0].patch, set, n);
+  /* The 1-median of three clusters on a line is in the middle one. */
+  assert_true(root->x >= 6000 && root->x < 7000);
+  quilt_bootstrap_counters k = counters(f);
+  assert_true(k.tree_builds >= 1);
+  assert_true(k.tree_msgs >= N);
+  assert_int_equal(k.refused, 0);
+  /* Not in another tree; unknown hosts are in none. */
+  uint64_t par;
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 12345, 1, &par),
+                   QUILT_ERR_NOT_FOUND);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, f->h[0].patch, 999, &par),
+                   QUILT_ERR_NOT_FOUND);
+  /* Quiet: the views stay as they are, and still hold. */
+  size_t mark = f->nlog;
+  run_until(f, f->now + 3000 * MS);
+  check_views(f, 1, f->h[0].patch, set, n);
+  (void)mark;
+  fx_del(f);
+}
+
+/* The overlay tree: one node per patch, the views to the primaries naming
+ * the other primaries; a failed primary's successor takes its place. */
+static void test_wao_tree(void **state) {
+  (void)state;
+  fx *f = fx_rtts(quilt_rules_default_text());
+  enum { P = 8, PER = 3 };
+  for (int d = 0; d < P; d++)
+    for (int i = 0; i < PER; i++) {
+      bhost *h = add_at(f, 100 + (uint64_t)(d * PER + i), lan(1 + (uint32_t)d),
+                        d * 3000 + i * 10, (d % 2) * 5000);
+      h->euid.bw_kbps = 300000u - (uint32_t)i * 50000u; /* [0] primary */
+      join_ok(f, h);
+    }
+  run_until(f, f->now + 3000 * MS);
+  bhost *prim[P];
+  for (int d = 0; d < P; d++) {
+    prim[d] = &f->h[d * PER];
+    assert_int_equal(prim[d]->role, QUILT_ROLE_PRIMARY);
+    for (int i = 1; i < PER; i++)
+      assert_int_equal(f->h[d * PER + i].ntree[0], 0); /* primaries only */
+  }
+  check_views(f, 0, 0, prim, P);
+  uint64_t par;
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, f->h[1].id, &par),
+                   QUILT_ERR_NOT_FOUND); /* a backup */
+
+  /* Patch 3's primary fails: the backup takes over, and its place. */
+  bhost *old = prim[3];
+  old->alive = 0;
+  uint64_t lim = f->now + 2000 * MS;
+  run_until_failovers(f, 1, lim);
+  run_until(f, f->now + 100 * MS);
+  prim[3] = &f->h[3 * PER + 1];
+  assert_int_equal(prim[3]->role, QUILT_ROLE_PRIMARY);
+  check_views(f, 0, 0, prim, P);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, old->id, &par),
+                   QUILT_ERR_NOT_FOUND);
+  fx_del(f);
+}
+
+/* The server of a tree patch with every degree bound 2. */
+static fx *tree_fx(int n, int improve) {
+  fx *f = fx_rtts(tree_rules);
+  quilt_bootstrap_del(f->b);
+  if (!improve)
+    f->cfg.tree_improve_rounds = 0; /* keep what the repair did */
+  quilt_bootstrap_callbacks cb = {on_send};
+  assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
+  for (int i = 0; i < n; i++) {
+    join_ok(f, add_at(f, 1 + (uint64_t)i, treeh(100000), (i % 4) * 3000,
+                      (i / 4) * 500));
+    f->now += 1 * MS;
+  }
+  run_until(f, f->now + 5000 * MS);
+  return f;
+}
+
+/* An interior node of the tree whose parent is not the root, and its
+ * parent; a plain member, not a landmark (whose loss would change the
+ * landmarks, and so rebuild the tree). */
+static bhost *interior(fx *f, bhost **set, size_t n, bhost **parent) {
+  for (size_t i = 0; i < n; i++) {
+    const quilt_msg_tree *v = &set[i]->view[1];
+    if (set[i]->role != QUILT_ROLE_MEMBER || lm_index(set[i], set[i]->id) >= 0)
+      continue;
+    if (v->nchildren > 0 && v->parent.id != 0 && v->grandparent.id != 0) {
+      *parent = host_by_id(f, v->parent.id);
+      return set[i];
+    }
+  }
+  fail_msg("no interior node");
+  return NULL;
+}
+
+/* A member that expires leaves the tree; its children are re-attached,
+ * the heaviest to the grandparent (which has the slot the dead one had),
+ * and told at once. */
+static void test_tree_member_expiry(void **state) {
+  (void)state;
+  fx *f = tree_fx(30, 0);
+  bhost *set[64];
+  uint32_t patch = f->h[0].patch;
+  size_t n = members_of(f, patch, set);
+  check_views(f, 1, patch, set, n);
+  bhost *g;
+  bhost *v = interior(f, set, n, &g);
+  quilt_msg_tree old = v->view[1];
+  uint64_t removes = counters(f).tree_removes;
+  v->alive = 0;
+  size_t mark = f->nlog;
+  uint64_t builds = counters(f).tree_builds;
+  run_until(f, v->last_hb_ns + 4000 * MS);
+  assert_int_equal(counters(f).tree_builds, builds); /* repaired in place */
+  assert_int_equal(counters(f).hosts, 29);
+  assert_true(counters(f).tree_removes > removes);
+  n = members_of(f, patch, set);
+  check_views(f, 1, patch, set, n);
+  int to_gp = 0;
+  for (unsigned c = 0; c < old.nchildren; c++) {
+    bhost *ch = host_by_id(f, old.children[c].id);
+    assert_true(msgs_to(f, mark, ch, QUILT_MSG_TREE) >= 1); /* told */
+    assert_true(ch->view[1].parent.id != v->id);
+    to_gp += ch->view[1].parent.id == g->id;
+  }
+  assert_true(to_gp >= 1);
+  fx_del(f);
+}
+
+/* ORPHAN naming the right parent takes it out of the tree (not out of
+ * the patch) and re-attaches its children at once; naming another gets
+ * the host its current view again; the parent comes back as a leaf when
+ * it heartbeats; a root named is replaced by a rebuild. */
+static void test_orphan(void **state) {
+  (void)state;
+  fx *f = tree_fx(24, 0);
+  bhost *set[64];
+  uint32_t patch = f->h[0].patch;
+  size_t n = members_of(f, patch, set);
+  bhost *p;
+  bhost *c = interior(f, set, n, &p); /* c's parent p is not the root */
+  c = host_by_id(f, p->view[1].children[0].id);
+  assert_int_equal(c->view[1].parent.id, p->id);
+  uint64_t orphans = counters(f).orphans;
+
+  /* Someone else named: the view again, nothing changed. */
+  quilt_msg_tree before = c->view[1];
+  size_t mark = f->nlog;
+  assert_int_equal(orphan(f, c, patch, p->view[1].parent.id), 0);
+  assert_int_equal(msgs_to(f, mark, c, QUILT_MSG_TREE), 1);
+  assert_int_equal(f->nlog, mark + 1);
+  assert_int_equal(c->view[1].parent.id, before.parent.id);
+  assert_int_equal(counters(f).orphans, orphans + 1);
+
+  /* The right parent: out of the tree, children re-attached. */
+  mark = f->nlog;
+  assert_int_equal(orphan(f, c, patch, p->id), 0);
+  uint64_t par;
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, patch, p->id, &par),
+                   QUILT_ERR_NOT_FOUND);
+  assert_true(c->view[1].parent.id != p->id);
+  assert_true(msgs_to(f, mark, c, QUILT_MSG_TREE) >= 1);
+  assert_int_equal(counters(f).hosts, 24); /* still a member */
+  bhost *rest[64];
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (set[i] != p)
+      rest[m++] = set[i];
+  check_views(f, 1, patch, rest, m);
+
+  /* p heartbeats: back in, as a leaf. */
+  assert_int_equal(heartbeat(f, p), 0);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, patch, p->id, &par), 0);
+  assert_true(par != 0);
+  assert_int_equal(p->view[1].nchildren, 0);
+  assert_int_equal(p->view[1].parent.id, par);
+  check_views(f, 1, patch, set, n);
+
+  /* The root named by its child: a new tree around another root. */
+  bhost *root = NULL;
+  for (size_t i = 0; i < n; i++)
+    if (set[i]->view[1].parent.id == 0)
+      root = set[i];
+  bhost *rc = host_by_id(f, root->view[1].children[0].id);
+  uint64_t builds = counters(f).tree_builds;
+  assert_int_equal(orphan(f, rc, patch, root->id), 0);
+  assert_int_equal(counters(f).tree_builds, builds + 1);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, patch, root->id, &par),
+                   QUILT_ERR_NOT_FOUND);
+  m = 0;
+  for (size_t i = 0; i < n; i++)
+    if (set[i] != root)
+      rest[m++] = set[i];
+  assert_true(check_views(f, 1, patch, rest, m) != root);
+
+  /* From a host the server does not know: refused. */
+  uint64_t refused = counters(f).refused;
+  bhost *stranger = add_host(f, 777, treeh(100000));
+  assert_true(orphan(f, stranger, patch, root->id) < 0);
+  assert_int_equal(counters(f).refused, refused + 1);
+  fx_del(f);
+}
+
+/* ORPHAN in the overlay tree: the patch whose primary was named is out of
+ * the overlay until that primary heartbeats again. */
+static void test_wao_orphan(void **state) {
+  (void)state;
+  fx *f = fx_rtts(quilt_rules_default_text());
+  enum { P = 6 };
+  bhost *prim[P];
+  for (int d = 0; d < P; d++) {
+    prim[d] = add_at(f, 100 + (uint64_t)d, lan(1 + (uint32_t)d), d * 4000, 0);
+    join_ok(f, prim[d]);
+  }
+  run_until(f, f->now + 3000 * MS);
+  check_views(f, 0, 0, prim, P);
+  bhost *c = NULL, *p = NULL;
+  for (int d = 0; d < P && !c; d++)
+    if (prim[d]->view[0].parent.id != 0 &&
+        prim[d]->view[0].grandparent.id != 0) {
+      c = prim[d];
+      p = host_by_id(f, c->view[0].parent.id);
+    }
+  assert_non_null(c);
+  assert_int_equal(orphan(f, c, 0, p->id), 0);
+  uint64_t par;
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, p->id, &par),
+                   QUILT_ERR_NOT_FOUND);
+  bhost *rest[P];
+  size_t m = 0;
+  for (int d = 0; d < P; d++)
+    if (prim[d] != p)
+      rest[m++] = prim[d];
+  check_views(f, 0, 0, rest, m);
+  assert_int_equal(heartbeat(f, p), 0);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, p->id, &par), 0);
+  check_views(f, 0, 0, prim, P);
+  fx_del(f);
+}
+
+/* A lost TREE is made good by the periodic re-send. */
+static void test_tree_refresh(void **state) {
+  (void)state;
+  fx *f = tree_fx(24, 0);
+  bhost *set[64];
+  uint32_t patch = f->h[0].patch;
+  size_t n = members_of(f, patch, set);
+  bhost *p;
+  bhost *c = interior(f, set, n, &p);
+  c = host_by_id(f, p->view[1].children[0].id);
+  c->lose_trees = 1000; /* every TREE lost for a while */
+  assert_int_equal(orphan(f, c, patch, p->id), 0);
+  run_until(f, f->now + 1500 * MS); /* p back in, as a leaf */
+  c->lose_trees = 0;
+  assert_int_equal(c->view[1].parent.id, p->id); /* stale */
+  run_until(f, f->now + f->cfg.tree_refresh_ns + 100 * MS);
+  check_views(f, 1, patch, set, n);
+  /* And a view that did not change is re-sent every tree_refresh_ns. */
+  size_t mark = f->nlog;
+  run_until(f, f->now + 2 * f->cfg.tree_refresh_ns);
+  assert_true(msgs_to(f, mark, c, QUILT_MSG_TREE) >= 2);
+  fx_del(f);
+}
+
+/* Work per event: a join into a large tree patch sends a handful of
+ * datagrams (its PATCH_INFO and LANDMARKS, the views of the new leaf and
+ * its parent); rebuilds stay at most one per tree_rebuild_ns, plus the
+ * first; a steady heartbeat sends nothing. */
+static void test_tree_bounded_work(void **state) {
+  (void)state;
+  fx *f = fx_rtts(tree_rules);
+  enum { N = 250 };
+  size_t most = 0;
+  uint64_t t0 = f->now;
+  for (int i = 0; i < N; i++) {
+    bhost *h = add_at(f, 1 + (uint64_t)i, treeh(100000u * (1 + i % 4)),
+                      (i % 5) * 4000 + i % 97, (i % 7) * 300);
+    size_t mark = f->nlog;
+    join_ok(f, h);
+    if (i >= 3 && f->nlog - mark > most)
+      most = f->nlog - mark;
+    run_until(f, f->now + 5 * MS);
+  }
+  run_until(f, f->now + 3000 * MS);
+  printf("bootstrap: joins into a tree of %d: at most %zu datagrams per "
+         "join, %llu builds in %.1f s\n",
+         N, most, (unsigned long long)counters(f).tree_builds,
+         (double)(f->now - t0) / 1e9);
+  /* PATCH_INFO, up to k PATCH_INFOs to the representatives, LANDMARKS,
+   * two views, and an overlay view when the patch is new. */
+  assert_true(most <= 6);
+  uint64_t secs = (f->now - t0) / (1000 * MS) + 1;
+  assert_true(counters(f).tree_builds <= secs + 2);
+  bhost *set[N];
+  size_t n = members_of(f, f->h[0].patch, set);
+  assert_int_equal(n, N);
+  check_views(f, 1, f->h[0].patch, set, n);
+  size_t mark = f->nlog;
+  assert_int_equal(heartbeat(f, &f->h[N / 2]), 0);
+  assert_int_equal(f->nlog, mark);
+  fx_del(f);
+}
+
+/* A restarted server builds its trees again from the heartbeats; the
+ * hosts take the new views (newer epochs: check() fails on any that goes
+ * back). */
+static void test_tree_restart(void **state) {
+  (void)state;
+  fx *f = tree_fx(16, 1);
+  bhost *set[64];
+  uint32_t patch = f->h[0].patch;
+  size_t n = members_of(f, patch, set);
+  check_views(f, 1, patch, set, n);
+  uint32_t epoch = f->h[0].view[1].epoch;
+  quilt_bootstrap_del(f->b);
+  f->cfg.incarnation++;
+  quilt_bootstrap_callbacks cb = {on_send};
+  assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
+  run_until(f, f->now + 5000 * MS);
+  assert_int_equal(counters(f).hosts, 16);
+  assert_int_equal(f->h[0].patch, patch);
+  check_views(f, 1, patch, set, n);
+  assert_true(f->h[0].view[1].epoch > epoch);
+  fx_del(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -1381,6 +1994,17 @@ int main(void) {
       T(test_rep_address_change),
       T(test_measure_noise_keeps_roles),
       T(test_observed_address),
+      cmocka_unit_test(test_landmarks_far),
+      T(test_landmarks_resent),
+      cmocka_unit_test(test_est),
+      cmocka_unit_test(test_tree_patch),
+      cmocka_unit_test(test_wao_tree),
+      cmocka_unit_test(test_tree_member_expiry),
+      cmocka_unit_test(test_orphan),
+      cmocka_unit_test(test_wao_orphan),
+      cmocka_unit_test(test_tree_refresh),
+      cmocka_unit_test(test_tree_bounded_work),
+      cmocka_unit_test(test_tree_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
