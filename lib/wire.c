@@ -71,7 +71,9 @@ _Static_assert(QUILT_WIRE_HEADER_LEN + WIRE_SESSION_FIXED +
 _Static_assert(QUILT_WIRE_MAX_REPS <= UINT8_MAX &&
                    QUILT_WIRE_MAX_PEERS <= UINT8_MAX &&
                    QUILT_WIRE_MAX_NACK <= UINT8_MAX &&
-                   QUILT_WIRE_MAX_SESSION <= UINT8_MAX,
+                   QUILT_WIRE_MAX_SESSION <= UINT8_MAX &&
+                   QUILT_WIRE_MAX_LANDMARKS <= UINT8_MAX &&
+                   QUILT_WIRE_MAX_CHILDREN <= UINT8_MAX,
                "a list limit exceeds its u8 count field");
 
 /* ---- reading ---------------------------------------------------------- */

@@ -25,7 +25,7 @@
 #include "euid.h"
 
 #define QUILT_WIRE_MAGIC 0x514Cu /* "QL" */
-#define QUILT_WIRE_VERSION 1
+#define QUILT_WIRE_VERSION 2
 #define QUILT_WIRE_HEADER_LEN 16
 /* Largest datagram Quilt sends or accepts: fits a 1500-byte Ethernet MTU
  * with IPv4/IPv6 and UDP headers to spare. */

@@ -374,7 +374,7 @@ static void test_data_golden(void **state) {
   static const uint8_t payload[3] = {'a', 'b', 'c'};
   static const uint8_t golden[] = {
       0x51, 0x4C,                                     /* magic "QL" */
-      0x01,                                           /* version */
+      0x02,                                           /* version */
       0x07,                                           /* type DATA */
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* sender */
       0xA1, 0xB2, 0xC3, 0xD4,                         /* group */
@@ -415,7 +415,7 @@ static void test_data_golden(void **state) {
 /* Byte for byte as docs/wire.md lays it out. */
 static void test_tree_golden(void **state) {
   static const uint8_t golden[] = {
-      0x51, 0x4C, 0x01, 0x0E,                         /* "QL", v1, TREE */
+      0x51, 0x4C, 0x02, 0x0E,                         /* "QL", v2, TREE */
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* sender */
       0xA1, 0xB2, 0xC3, 0xD4,                         /* group */
       0x00, 0x00, 0x00, 0x05,                         /* tree 5 */
@@ -460,7 +460,7 @@ static void test_tree_golden(void **state) {
 /* The landmark fields come after the old 35-byte body. */
 static void test_heartbeat_golden(void **state) {
   static const uint8_t golden[] = {
-      0x51, 0x4C, 0x01, 0x03,                         /* "QL", v1, HEARTBEAT */
+      0x51, 0x4C, 0x02, 0x03,                         /* "QL", v2, HEARTBEAT */
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2A, /* sender 42 */
       0x00, 0x00, 0x00, 0x07,                         /* group */
       0x7F, 0x00, 0x00, 0x01, 0x1B, 0x58,             /* 127.0.0.1:7000 */
@@ -556,7 +556,7 @@ static void test_bad_header(void **state) {
 
   buf[2] = 0;
   assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_VERSION);
-  buf[2] = 2;
+  buf[2] = QUILT_WIRE_VERSION + 1;
   assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_VERSION);
   /* A short datagram of another version is still reported as VERSION. */
   assert_int_equal(decode_exact(&d, buf, 3, NULL), QUILT_ERR_VERSION);
