@@ -972,9 +972,14 @@ static void tree_tick(quilt_bootstrap *b, tree *tr, uint64_t now) {
     quilt_omni_refresh(tr->t);
     tr->changed = 1;
   }
+  /* After a landmark change the hosts need a moment to measure the new
+   * landmark, and the next change may come a landmark_period later: wait
+   * for a quiet tree_rebuild_ns, but not for ever while landmarks keep
+   * being added one by one. */
   uint64_t period = b->cfg.tree_rebuild_ns;
   int due = (tr->built_lm_epoch != g->lm_epoch &&
-             now >= g->lm_changed_ns + period) ||
+             (now >= g->lm_changed_ns + period ||
+              now >= tr->last_build_ns + 2 * period)) ||
             tr->rebuild_due_ns <= now;
   if (rebuild || (due && now >= tr->last_build_ns + period)) {
     tree_rebuild(b, tr, now);

@@ -100,10 +100,11 @@ void quilt_lm_clear_candidates(quilt_lm_set *s);
 /* Farthest-point sampling: picks, greedily, up to `room` candidates, each
  * the one farthest from the landmarks and from those picked before it
  * (distance to a picked one estimated by quilt_lm_rtt_bound_us, since no
- * one has measured it yet), ties to the lower id, while that distance is
- * above min_rtt_us.  Writes the hosts' indices into the candidate array
- * to out[] and returns how many; does not change the set (the caller adds
- * them).  O(QUILT_LM_MAX^2 * QUILT_LM_MAX). */
+ * one has measured it yet: a lower bound, so two hosts of one cluster are
+ * never both taken), ties to the lower id, while that distance is above
+ * min_rtt_us.  Writes their indices in s->cand to out[] and returns how
+ * many; does not change the set (the caller adds them).
+ * O(QUILT_LM_MAX^3). */
 uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
                        uint32_t min_rtt_us, uint32_t out[QUILT_LM_MAX]);
 
