@@ -92,8 +92,8 @@ static void check_core(const uint8_t *data, size_t size) {
     now += 150000000ull;
     quilt_addr a = {0x0A000000u + (uint32_t)from, 7000};
     if (kind < 0x80) {
-      (void)quilt_donet_recv(d, from, &a, (uint8_t)(18 + kind % 10), body,
-                             len, now);
+      (void)quilt_donet_recv(d, from, &a, (uint8_t)(18 + kind % 10), body, len,
+                             now);
     } else {
       uint32_t seg = len >= 2 ? (uint32_t)body[0] << 8 | body[1] : kind;
       (void)quilt_donet_segment_received(d, from, seg, now - 3000000000ull,

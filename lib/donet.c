@@ -334,8 +334,7 @@ int quilt_donet_msg_equal(const quilt_donet_msg *a, const quilt_donet_msg *b) {
   case QUILT_DONET_MSG_REQUEST:
     return a->u.bm.first == b->u.bm.first && a->u.bm.nbits == b->u.bm.nbits &&
            a->u.bm.nbits <= QUILT_DONET_MAX_WINDOW &&
-           memcmp(a->u.bm.bits, b->u.bm.bits, bitmap_bytes(a->u.bm.nbits)) ==
-               0;
+           memcmp(a->u.bm.bits, b->u.bm.bits, bitmap_bytes(a->u.bm.nbits)) == 0;
   default:
     return 1;
   }
@@ -376,7 +375,8 @@ int quilt_donet_may_request(quilt_donet_nat self, quilt_donet_nat cand) {
 }
 
 int quilt_donet_may_partner(quilt_donet_nat a, quilt_donet_nat b) {
-  return !(a == QUILT_DONET_NAT_RESTRICTIVE && b == QUILT_DONET_NAT_RESTRICTIVE);
+  return !(a == QUILT_DONET_NAT_RESTRICTIVE &&
+           b == QUILT_DONET_NAT_RESTRICTIVE);
 }
 
 /* ======================================================================
@@ -642,7 +642,8 @@ static uint64_t deadline_of(const quilt_donet *d, uint32_t seg) {
   int64_t diff = (int64_t)seg - (int64_t)d->ref_seg; /* |diff| < 2^32 */
   uint64_t mag = (uint64_t)(diff < 0 ? -diff : diff);
   uint64_t period = d->cfg.segment_period_ns;
-  uint64_t off = mag > (UINT64_MAX / 2) / period ? UINT64_MAX / 2 : mag * period;
+  uint64_t off =
+      mag > (UINT64_MAX / 2) / period ? UINT64_MAX / 2 : mag * period;
   uint64_t t;
   if (diff < 0)
     t = d->ref_ts > off ? d->ref_ts - off : 0;
@@ -675,7 +676,7 @@ static void set_have(quilt_donet *d, uint32_t seg, int on) {
   if (on)
     d->have[i / 8] |= (uint8_t)(1u << (i % 8));
   else
-    d->have[i / 8] &= (uint8_t)~(1u << (i % 8));
+    d->have[i / 8] &= (uint8_t) ~(1u << (i % 8));
 }
 
 static void cancel_request(quilt_donet *d, request *r) {
@@ -974,16 +975,15 @@ static void send_bm(quilt_donet *d, const partner *p) {
       if (have(d, d->base + i))
         bitmap_set(b, i);
   } else {
-    b->first = d->started && d->play_next <= UINT32_MAX
-                   ? (uint32_t)d->play_next
-                   : 0;
+    b->first =
+        d->started && d->play_next <= UINT32_MAX ? (uint32_t)d->play_next : 0;
   }
   send_msg(d, p->id, &p->addr, &m);
 }
 
 static int add_partner(quilt_donet *d, uint64_t id, const quilt_addr *addr,
-                       uint8_t nat, uint32_t uplink_kbps, uint8_t their_partners,
-                       uint64_t now) {
+                       uint8_t nat, uint32_t uplink_kbps,
+                       uint8_t their_partners, uint64_t now) {
   assert(find_partner(d, id) < 0);
   if (d->np >= d->cfg.partners_max)
     return -1;
@@ -1001,10 +1001,10 @@ static int add_partner(quilt_donet *d, uint64_t id, const quilt_addr *addr,
   p->since_ns = p->last_heard_ns = p->score_since_ns = now;
   /* First estimate [R]: its uplink shared among its partners and us; with
    * no uplink known, the stream rate. */
-  uint64_t rate = uplink_kbps
-                      ? (uint64_t)uplink_kbps * 1000u / ((uint64_t)their_partners + 1)
-                      : (uint64_t)d->cfg.segment_bytes * 8u * NS_PER_S /
-                            d->cfg.segment_period_ns;
+  uint64_t rate = uplink_kbps ? (uint64_t)uplink_kbps * 1000u /
+                                    ((uint64_t)their_partners + 1)
+                              : (uint64_t)d->cfg.segment_bytes * 8u * NS_PER_S /
+                                    d->cfg.segment_period_ns;
   p->rate_bps = p->rate_hint_bps = clamp_rate(rate);
   d->np++;
   d->st.partners_added++;
@@ -1134,8 +1134,7 @@ static void send_reply(quilt_donet *d, uint64_t to, const quilt_addr *addr,
 
 static void on_partner_req(quilt_donet *d, uint64_t from,
                            const quilt_addr *addr,
-                           const quilt_donet_msg_partner_req *q,
-                           uint64_t now) {
+                           const quilt_donet_msg_partner_req *q, uint64_t now) {
   /* Learn the requester (seq 0: any gossip of it is newer). */
   quilt_donet_record rec;
   memset(&rec, 0, sizeof rec);
@@ -1214,7 +1213,8 @@ static void on_drop(quilt_donet *d, uint64_t from,
     mc_backoff(d, from, now); /* it did not want us: ask others first */
 }
 
-static void on_request(quilt_donet *d, partner *p, const quilt_donet_bitmap *b) {
+static void on_request(quilt_donet *d, partner *p,
+                       const quilt_donet_bitmap *b) {
   /* Serve in segment order (paper 3.4); the driver paces its uplink. */
   for (uint32_t i = 0; i < b->nbits; i++) {
     if (!quilt_donet_bitmap_get(b, i))
@@ -1326,8 +1326,8 @@ int quilt_donet_publish(quilt_donet *d, uint32_t seg, uint64_t now) {
  * supplier if later (they queue there); EWMA with gain 1/4. */
 static void rate_sample(quilt_donet *d, partner *p, const request *r,
                         uint64_t now) {
-  uint64_t start = r->sent_ns > p->last_arrival_ns ? r->sent_ns
-                                                   : p->last_arrival_ns;
+  uint64_t start =
+      r->sent_ns > p->last_arrival_ns ? r->sent_ns : p->last_arrival_ns;
   uint64_t service = now > start ? now - start : 0;
   if (service < 1000000)
     service = 1000000; /* 1 ms floor: same-instant arrivals */
@@ -1455,18 +1455,18 @@ static void pull(quilt_donet *d, uint64_t now) {
   quilt_donet_sched_supplier sup[QUILT_DONET_MAX_PARTNERS];
   for (uint32_t k = 0; k < QUILT_DONET_MAX_PARTNERS; k++) {
     sup[k].rate_bps = d->p[k].used ? d->p[k].rate_bps : 0;
-    sup[k].free_ns = d->p[k].used && d->p[k].outstanding ? d->p[k].free_ns : now;
+    sup[k].free_ns =
+        d->p[k].used && d->p[k].outstanding ? d->p[k].free_ns : now;
   }
   quilt_donet_sched_assign as[QUILT_DONET_MAX_WINDOW];
-  size_t n = quilt_donet_schedule(segs, nsegs, sup, QUILT_DONET_MAX_PARTNERS,
-                                  d->cfg.segment_bytes, now,
-                                  d->cfg.sched_horizon_ns, as,
-                                  d->cfg.requests_max - d->nreq);
+  size_t n = quilt_donet_schedule(
+      segs, nsegs, sup, QUILT_DONET_MAX_PARTNERS, d->cfg.segment_bytes, now,
+      d->cfg.sched_horizon_ns, as, d->cfg.requests_max - d->nreq);
   if (n == 0)
     return;
 
   /* Step 4: one request bitmap per partner. */
-  quilt_donet_msg m[QUILT_DONET_MAX_PARTNERS];
+  quilt_donet_bitmap rq[QUILT_DONET_MAX_PARTNERS];
   uint32_t lo_k[QUILT_DONET_MAX_PARTNERS];
   uint32_t used = 0;
   for (size_t i = 0; i < n; i++) {
@@ -1477,9 +1477,8 @@ static void pull(quilt_donet *d, uint64_t now) {
   }
   for (uint32_t k = 0; k < QUILT_DONET_MAX_PARTNERS; k++)
     if (used & (1u << k)) {
-      memset(&m[k], 0, sizeof m[k]);
-      m[k].type = QUILT_DONET_MSG_REQUEST;
-      m[k].u.bm.first = lo_k[k];
+      memset(&rq[k], 0, sizeof rq[k]);
+      rq[k].first = lo_k[k];
     }
   for (size_t i = 0; i < n; i++) {
     uint32_t k = as[i].supplier, seg = segs[as[i].index].seg;
@@ -1496,14 +1495,17 @@ static void pull(quilt_donet *d, uint64_t now) {
     d->st.requests++;
     uint32_t bit = seg - lo_k[k];
     assert(bit < d->W);
-    if (bit + 1 > m[k].u.bm.nbits)
-      m[k].u.bm.nbits = (uint16_t)(bit + 1);
-    bitmap_set(&m[k].u.bm, bit);
+    if (bit + 1 > rq[k].nbits)
+      rq[k].nbits = (uint16_t)(bit + 1);
+    bitmap_set(&rq[k], bit);
   }
   for (uint32_t k = 0; k < QUILT_DONET_MAX_PARTNERS; k++)
     if (used & (1u << k)) {
+      quilt_donet_msg m;
+      m.type = QUILT_DONET_MSG_REQUEST;
+      m.u.bm = rq[k];
       d->p[k].free_ns = sup[k].free_ns;
-      send_msg(d, d->p[k].id, &d->p[k].addr, &m[k]);
+      send_msg(d, d->p[k].id, &d->p[k].addr, &m);
     }
   assert(d->nreq <= d->cfg.requests_max);
 }
@@ -1536,7 +1538,8 @@ static void sched_tick(quilt_donet *d, uint64_t now) {
      * a supplier that timed out is tried again [R]. */
     if (p->used && p->outstanding == 0 && p->rate_bps < p->rate_hint_bps)
       p->rate_bps += (p->rate_hint_bps - p->rate_bps) / 8 + 1;
-    if (p->used && sat_add(p->last_heard_ns, d->cfg.partner_timeout_ns) <= now) {
+    if (p->used &&
+        sat_add(p->last_heard_ns, d->cfg.partner_timeout_ns) <= now) {
       uint64_t id = p->id;
       remove_partner(d, k);
       mc_remove(d, id); /* presumed gone */
@@ -1703,13 +1706,13 @@ void quilt_donet_config_default(quilt_donet_config *c) {
   memset(c, 0, sizeof *c);
   c->nat = QUILT_DONET_NAT_PUBLIC;
   c->uplink_kbps = 1000;
-  c->partners = 4;              /* paper 3.3: M = 4 */
-  c->partners_max = 6;          /* [R] room for NAT'd nodes' requests */
-  c->window_segments = 120;     /* paper 3.4: 120 segments */
-  c->segment_bytes = 62500;     /* 1 s of a 500 kbit/s stream (paper 3.6) */
+  c->partners = 4;                 /* paper 3.3: M = 4 */
+  c->partners_max = 6;             /* [R] room for NAT'd nodes' requests */
+  c->window_segments = 120;        /* paper 3.4: 120 segments */
+  c->segment_bytes = 62500;        /* 1 s of a 500 kbit/s stream (paper 3.6) */
   c->segment_period_ns = NS_PER_S; /* paper 3.4: 1 s segments */
   c->playback_delay_ns = 10 * NS_PER_S; /* paper 3.4: playback after 10 s */
-  c->bm_period_ns = NS_PER_S;   /* [R] 1 s, as Denacast (PAPERS 3.4) */
+  c->bm_period_ns = NS_PER_S;           /* [R] 1 s, as Denacast (PAPERS 3.4) */
   c->sched_period_ns = NS_PER_S;
   c->sched_horizon_ns = NS_PER_S; /* one period of its bandwidth */
   c->requests_max = 64;
@@ -1766,11 +1769,10 @@ int quilt_donet_new(quilt_donet **out, const quilt_donet_config *cfg,
   d->next_sched = now;
   d->next_bm = sat_add(now, rand_below64(d, cfg->bm_period_ns));
   d->next_gossip = sat_add(now, rand_below64(d, cfg->gossip_period_ns));
-  d->next_refine =
-      cfg->refine_period_ns
-          ? sat_add(sat_add(now, cfg->refine_period_ns),
-                    rand_below64(d, cfg->refine_period_ns / 4 + 1))
-          : UINT64_MAX;
+  d->next_refine = cfg->refine_period_ns
+                       ? sat_add(sat_add(now, cfg->refine_period_ns),
+                                 rand_below64(d, cfg->refine_period_ns / 4 + 1))
+                       : UINT64_MAX;
   *out = d;
   return 0;
 }

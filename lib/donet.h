@@ -7,15 +7,15 @@
  * 3).  Each node runs the paper's three modules:
  *   - membership: SCAM-style gossip of <seq, id, address, NAT class,
  *     partner count, time to live> records into a bounded partial view, the
- *     mCache (paper 3.2);
+ *     mCache (PAPERS.md 3.2);
  *   - partnership: M partners (default 4), a node behind NAT opens its
  *     partnerships itself, two restrictive NATs are never partners, and
- *     periodic refinement drops the least useful partner (paper 3.3);
+ *     periodic refinement drops the least useful partner (PAPERS.md 3.3);
  *   - scheduling: buffer maps over a sliding window of segments are
  *     exchanged with the partners every period; missing segments are pulled,
  *     single-supplier segments first, then rarest first, each from the
  *     supplier with the highest estimated bandwidth that still meets the
- *     segment's playback deadline (paper 3.4, 3.5).
+ *     segment's playback deadline (PAPERS.md 3.4, 3.5).
  *
  * The core never opens a socket, reads a clock or draws a random number
  * outside its private quilt_rng (seeded once from the config).  A driver:
@@ -38,12 +38,21 @@
  * agree with the source's to well under the playback delay (the same
  * assumption as the DATA timestamps).
  *
- * Playback starts at the newest segment the node's partners hold when it
- * first has a partner's buffer map (a live viewer joins at the live edge);
- * every later segment is reported exactly once, as IN_TIME when it arrives
- * by its deadline or as MISSED when its deadline passes without it (a
- * later arrival is also reported, as LATE).  The continuity index is
- * IN_TIME / (IN_TIME + MISSED).
+ * A new node starts fetching at the newest segment its partners hold (a
+ * live viewer joins at the live edge).  Its playback starts once the clock
+ * is known (its first segment's timestamp): at that segment, or later if
+ * that one's deadline leaves less than one buffer map period plus one
+ * scheduling period to fetch it.  From there on every segment is reported
+ * exactly once, as IN_TIME when it arrives by its deadline or as MISSED
+ * when its deadline passes without it (a later arrival is also reported,
+ * as LATE).  The continuity index is IN_TIME / (IN_TIME + MISSED).
+ *
+ * Bounds: every table has a limit (QUILT_DONET_MAX_* below and the config);
+ * each entry point does work bounded by window x partners or the mCache
+ * size.  The core holds no segment data: a REQUEST from a partner makes it
+ * call send_segment for at most one window of segments, so the driver must
+ * bound its own send queue (and drop what does not fit, as an uplink
+ * would).
  *
  * Not thread-safe.  Callbacks run synchronously from inside the entry
  * points and must not call back into the same core.  Bad input from the
@@ -60,15 +69,15 @@
 
 /* ---- limits (each bounds a table or a message; see where it is used) -- */
 
-#define QUILT_DONET_MAX_PARTNERS 32u    /* partners_max; bitmask width */
-#define QUILT_DONET_MAX_WINDOW 1024u    /* segments in the window and in one
-                                           buffer map (128 bytes of bits) */
-#define QUILT_DONET_MAX_MCACHE 256u     /* mCache entries */
-#define QUILT_DONET_MAX_RECORDS 16u     /* records in one GOSSIP */
-#define QUILT_DONET_MAX_REFERRALS 8u    /* records in one PARTNER_REPLY */
+#define QUILT_DONET_MAX_PARTNERS 32u /* partners_max; bitmask width */
+/* segments in the window and in one buffer map (128 bytes of bits) */
+#define QUILT_DONET_MAX_WINDOW 1024u
+#define QUILT_DONET_MAX_MCACHE 256u  /* mCache entries */
+#define QUILT_DONET_MAX_RECORDS 16u  /* records in one GOSSIP */
+#define QUILT_DONET_MAX_REFERRALS 8u /* records in one PARTNER_REPLY */
 #define QUILT_DONET_MAX_SEGMENT_BYTES (16u << 20) /* keeps bytes*8e9 < 2^64 */
-#define QUILT_DONET_MAX_TTL_S 65535u    /* record time to live, seconds */
-#define QUILT_DONET_RATE_MIN_BPS 8000u  /* floor of a bandwidth estimate */
+#define QUILT_DONET_MAX_TTL_S 65535u   /* record time to live, seconds */
+#define QUILT_DONET_RATE_MIN_BPS 8000u /* floor of a bandwidth estimate */
 #define QUILT_DONET_RATE_MAX_BPS 100000000000ull /* ceiling, 100 Gbit/s */
 
 /* ---- wire messages (body only; Quilt's 16-byte header goes in front) --- */
@@ -105,7 +114,7 @@ typedef enum quilt_donet_drop_reason {
   QUILT_DONET_DROP__COUNT
 } quilt_donet_drop_reason;
 
-/* A membership record (paper 3.2: <seq_num, node_id, num_partner,
+/* A membership record (PAPERS.md 3.2: <seq_num, node_id, num_partner,
  * time_to_live>, plus the address and NAT class).  23 bytes on the wire:
  * id 8, ip 4, port 2, seq 4, nat 1, partners 1, ttl_s 2, hops 1.  ttl_s is
  * the time the record has left to live (0 = the node left); hops how many
@@ -127,7 +136,9 @@ typedef struct quilt_donet_msg_gossip {
   quilt_donet_record records[QUILT_DONET_MAX_RECORDS];
 } quilt_donet_msg_gossip;
 
-/* PARTNER_REQ: nat u8, partners u8, uplink_kbps u32 (6 bytes). */
+/* PARTNER_REQ: nat u8, partners u8, uplink_kbps u32 (6 bytes).  From an
+ * existing partner it asks for nothing new: the accept that answers it
+ * carries fresh referrals (a node short of candidates asks this way). */
 typedef struct quilt_donet_msg_partner_req {
   uint8_t nat;          /* the requester's class */
   uint8_t partners;     /* how many partners it has now */
@@ -155,7 +166,7 @@ typedef struct quilt_donet_msg_partner_drop {
  * then ceil(nbits / 8) bytes.  Bit i (segment first + i) is bit 7 - i % 8
  * of byte i / 8 (most significant first); the unused low bits of the last
  * byte are 0.  A buffer map says which segments the sender holds; a request
- * (paper 3.4: same format) which ones the sender asks for. */
+ * (PAPERS.md 3.4: same format) which ones the sender asks for. */
 typedef struct quilt_donet_bitmap {
   uint32_t first;
   uint16_t nbits;
@@ -211,7 +222,8 @@ int quilt_donet_may_request(quilt_donet_nat self, quilt_donet_nat cand);
 /* Whether two nodes may be partners at all: not both restrictive. */
 int quilt_donet_may_partner(quilt_donet_nat a, quilt_donet_nat b);
 
-/* ---- the scheduler (paper 3.5), a pure function ------------------------ */
+/* ---- the scheduler (PAPERS.md 3.5), a pure function ------------------------
+ */
 
 typedef struct quilt_donet_sched_seg {
   uint32_t seg;         /* segment id */
@@ -296,33 +308,35 @@ typedef struct quilt_donet_config {
   uint64_t segment_period_ns; /* media time of one segment (> 0) */
   uint64_t playback_delay_ns; /* deadline = segment time + this */
 
-  uint64_t bm_period_ns;      /* buffer map exchange period */
-  uint64_t sched_period_ns;   /* scheduling and housekeeping period */
-  uint64_t sched_horizon_ns;  /* a supplier busy this far ahead gets no more
-                                 requests (its per-period budget) */
-  uint32_t requests_max;      /* outstanding segment requests (<= window) */
+  uint64_t bm_period_ns;       /* buffer map exchange period */
+  uint64_t sched_period_ns;    /* scheduling and housekeeping period */
+  uint64_t sched_horizon_ns;   /* a supplier busy this far ahead gets no more
+                                  requests (its per-period budget) */
+  uint32_t requests_max;       /* outstanding segment requests (<= window) */
   uint64_t request_timeout_ns; /* a request expires this long after its
                                   expected arrival, and is re-issued */
 
-  uint64_t gossip_period_ns;  /* one GOSSIP datagram per period */
-  uint32_t gossip_records;    /* records per GOSSIP (1..MAX_RECORDS) */
-  uint8_t gossip_hops;        /* hops of a fresh record */
-  uint64_t mcache_ttl_ns;     /* lifetime of a fresh record (<= MAX_TTL_S s) */
-  uint32_t mcache_max;        /* mCache entries (1..MAX_MCACHE) */
+  uint64_t gossip_period_ns; /* one GOSSIP datagram per period */
+  uint32_t gossip_records;   /* records per GOSSIP (1..MAX_RECORDS) */
+  uint8_t gossip_hops;       /* hops of a fresh record */
+  uint64_t mcache_ttl_ns;    /* lifetime of a fresh record (<= MAX_TTL_S s) */
+  uint32_t mcache_max;       /* mCache entries (1..MAX_MCACHE) */
 
-  uint64_t partner_timeout_ns;   /* silent partner is dropped after this */
+  uint64_t partner_timeout_ns;     /* silent partner is dropped after this */
   uint64_t partner_req_timeout_ns; /* unanswered partner request expires */
-  uint64_t reject_backoff_ns;    /* a candidate that rejected or did not
-                                    answer is not asked again before this */
-  uint64_t refine_period_ns;     /* partner refinement period; 0 = never */
+  uint64_t reject_backoff_ns;      /* a candidate that rejected or did not
+                                      answer is not asked again before this */
+  uint64_t refine_period_ns;       /* partner refinement period; 0 = never */
 } quilt_donet_config;
 
 /* Fills cfg with the defaults (id, addr, seed and source flag zero): the
  * paper's M = 4, a 120-segment window of 1 s segments of 62500 bytes (a
  * 500 kbit/s stream), 10 s playback delay, buffer maps and scheduling every
  * 1 s, refinement every 30 s; partners_max 6; gossip every 10 s with 4
- * records, 3 hops, 60 s TTL; 64 mCache entries; partner timeout 5 s;
- * 2 s horizon, 2 s request timeout, 64 outstanding requests. */
+ * records, 3 hops, 60 s TTL; 64 mCache entries; partner timeout 5 s,
+ * partner requests time out after 2 s, 10 s backoff; 1 s horizon (each
+ * supplier's budget is one period of its estimated bandwidth), requests
+ * expire 2 s after their expected arrival, 64 outstanding requests. */
 void quilt_donet_config_default(quilt_donet_config *cfg);
 
 /* Creates a core.  cfg and cb are copied; ctx is passed to every callback.
@@ -385,11 +399,11 @@ typedef struct quilt_donet_partner_info {
   uint64_t id;
   quilt_addr addr;
   uint8_t nat;
-  uint64_t rate_bps;     /* current bandwidth estimate from it */
-  uint64_t since_ns;     /* when the partnership began */
-  uint64_t segs_from;    /* new segments received from it, all time */
-  uint64_t segs_to;      /* segments sent to it, all time */
-  uint32_t outstanding;  /* requests to it not answered yet */
+  uint64_t rate_bps;    /* current bandwidth estimate from it */
+  uint64_t since_ns;    /* when the partnership began */
+  uint64_t segs_from;   /* new segments received from it, all time */
+  uint64_t segs_to;     /* segments sent to it, all time */
+  uint32_t outstanding; /* requests to it not answered yet */
 } quilt_donet_partner_info;
 
 size_t quilt_donet_partner_count(const quilt_donet *d);
@@ -406,23 +420,23 @@ typedef struct quilt_donet_stats {
   /* control traffic, per message type 20..25 (index type - 20) */
   uint64_t msgs_sent[6], bytes_sent[6]; /* bodies only */
   uint64_t msgs_recv[6], bytes_recv[6];
-  uint64_t bad_msgs;        /* failed to decode */
-  uint64_t ignored_msgs;    /* valid but unexpected (not a partner, ...) */
+  uint64_t bad_msgs;     /* failed to decode */
+  uint64_t ignored_msgs; /* valid but unexpected (not a partner, ...) */
   /* segments */
-  uint64_t segs_received;   /* new segments */
-  uint64_t segs_duplicate;  /* already held */
-  uint64_t segs_stale;      /* older than the window */
-  uint64_t segs_sent;       /* sent to partners on request */
-  uint64_t segs_unavailable; /* requested but not held */
+  uint64_t segs_received;         /* new segments */
+  uint64_t segs_duplicate;        /* already held */
+  uint64_t segs_stale;            /* older than the window */
+  uint64_t segs_sent;             /* sent to partners on request */
+  uint64_t segs_unavailable;      /* requested but not held */
   uint64_t in_time, missed, late; /* playback outcomes */
   /* requests */
-  uint64_t requests;        /* segment requests made */
+  uint64_t requests;         /* segment requests made */
   uint64_t request_timeouts; /* of which expired (re-requested later) */
   /* partnerships */
   uint64_t partner_reqs_sent, partner_accepts, partner_rejects;
   uint64_t partners_added, partners_dropped_refine, partners_timed_out;
   uint64_t partners_dropped_remote; /* PARTNER_DROP received */
-  uint64_t rejected_nat;    /* requests refused: both restrictive */
+  uint64_t rejected_nat;            /* requests refused: both restrictive */
   /* membership */
   uint64_t gossip_records_new, gossip_records_updated, mcache_evicted;
   uint64_t mcache_expired;

@@ -161,9 +161,9 @@ static void test_codec_golden_bm(void **state) {
   memcpy(bad, want, sizeof want);
   bad[7] |= 0x01;
   quilt_donet_msg out;
-  assert_int_equal(decode_exact(QUILT_DONET_MSG_BUFFER_MAP, bad, sizeof bad,
-                                &out),
-                   QUILT_ERR_MALFORMED);
+  assert_int_equal(
+      decode_exact(QUILT_DONET_MSG_BUFFER_MAP, bad, sizeof bad, &out),
+      QUILT_ERR_MALFORMED);
 }
 
 static void test_codec_bad_fields(void **state) {
@@ -228,22 +228,20 @@ static void test_codec_bad_fields(void **state) {
   m.u.bm.nbits = QUILT_DONET_MAX_WINDOW + 1;
   assert_int_equal(quilt_donet_encode(&m, buf, sizeof buf), QUILT_ERR_INVAL);
   const uint8_t wide[] = {0, 0, 0, 0, 0x04, 0x01};
-  assert_int_equal(decode_exact(QUILT_DONET_MSG_REQUEST, wide, sizeof wide,
-                                &out),
-                   QUILT_ERR_MALFORMED);
+  assert_int_equal(
+      decode_exact(QUILT_DONET_MSG_REQUEST, wide, sizeof wide, &out),
+      QUILT_ERR_MALFORMED);
   const uint8_t wrap[] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x02, 0xC0};
-  assert_int_equal(decode_exact(QUILT_DONET_MSG_BUFFER_MAP, wrap, sizeof wrap,
-                                &out),
-                   QUILT_ERR_MALFORMED);
+  assert_int_equal(
+      decode_exact(QUILT_DONET_MSG_BUFFER_MAP, wrap, sizeof wrap, &out),
+      QUILT_ERR_MALFORMED);
   const uint8_t last[] = {0xFF, 0xFF, 0xFF, 0xFF, 0x00, 0x01, 0x80};
-  assert_int_equal(decode_exact(QUILT_DONET_MSG_BUFFER_MAP, last, sizeof last,
-                                &out),
-                   0);
+  assert_int_equal(
+      decode_exact(QUILT_DONET_MSG_BUFFER_MAP, last, sizeof last, &out), 0);
   /* an empty map is fine */
   const uint8_t empty[] = {0, 0, 0, 9, 0, 0};
-  assert_int_equal(decode_exact(QUILT_DONET_MSG_BUFFER_MAP, empty,
-                                sizeof empty, &out),
-                   0);
+  assert_int_equal(
+      decode_exact(QUILT_DONET_MSG_BUFFER_MAP, empty, sizeof empty, &out), 0);
   assert_int_equal(out.u.bm.nbits, 0);
 }
 
@@ -327,8 +325,8 @@ static void test_sched_single_supplier_first(void **state) {
   };
   quilt_donet_sched_supplier sup[] = {{1000000, 0}, {250000, 0}};
   quilt_donet_sched_assign out[4];
-  size_t n = quilt_donet_schedule(segs, 2, sup, 2, SEG_BYTES, now,
-                                  400 * MS_NS, out, 4);
+  size_t n = quilt_donet_schedule(segs, 2, sup, 2, SEG_BYTES, now, 400 * MS_NS,
+                                  out, 4);
   assert_int_equal(n, 2);
   assert_int_equal(segs[out[0].index].seg, 11); /* processed first */
   assert_int_equal(out[0].supplier, 0);
@@ -352,11 +350,10 @@ static void test_sched_rarest_first(void **state) {
       {22, 8 * S_NS, 0x0}, /* nobody has it: left out */
   };
   /* 2 Mbit/s, 1 Mbit/s, 500 kbit/s; each has budget for one segment */
-  quilt_donet_sched_supplier sup[] = {
-      {2000000, 0}, {1000000, 0}, {500000, 0}};
+  quilt_donet_sched_supplier sup[] = {{2000000, 0}, {1000000, 0}, {500000, 0}};
   quilt_donet_sched_assign out[4];
-  size_t n = quilt_donet_schedule(segs, 3, sup, 3, SEG_BYTES, now,
-                                  200 * MS_NS, out, 4);
+  size_t n = quilt_donet_schedule(segs, 3, sup, 3, SEG_BYTES, now, 200 * MS_NS,
+                                  out, 4);
   assert_int_equal(n, 2);
   assert_int_equal(segs[out[0].index].seg, 21);
   assert_int_equal(out[0].supplier, 1); /* fastest holder of 21 */
@@ -380,15 +377,15 @@ static void test_sched_deadlines(void **state) {
   (void)state;
   const uint64_t now = 50 * S_NS;
   quilt_donet_sched_seg segs[] = {
-      {40, now + 1 * S_NS, 0x3},     /* fast one is busy 0.8 s: too late */
-      {41, now + 300 * MS_NS, 0x3},  /* nobody makes it in 300 ms */
-      {42, UINT64_MAX, 0x1},         /* no known deadline */
+      {40, now + 1 * S_NS, 0x3},    /* fast one is busy 0.8 s: too late */
+      {41, now + 300 * MS_NS, 0x3}, /* nobody makes it in 300 ms */
+      {42, UINT64_MAX, 0x1},        /* no known deadline */
   };
   quilt_donet_sched_supplier sup[] = {{4000000, now + 800 * MS_NS},
                                       {1000000, now - 5 * S_NS}};
   quilt_donet_sched_assign out[4];
-  size_t n = quilt_donet_schedule(segs, 3, sup, 2, SEG_BYTES, now,
-                                  2 * S_NS, out, 4);
+  size_t n =
+      quilt_donet_schedule(segs, 3, sup, 2, SEG_BYTES, now, 2 * S_NS, out, 4);
   assert_int_equal(n, 2);
   /* 42 has one supplier, so it goes first */
   assert_int_equal(segs[out[0].index].seg, 42);
@@ -414,8 +411,8 @@ static void test_sched_budget(void **state) {
   quilt_donet_sched_assign out[20];
   /* horizon 2 s: supplier 0 takes 4 segments (0, .5, 1, 1.5 s starts),
    * supplier 1 takes 2 (0 and 1 s) */
-  size_t n = quilt_donet_schedule(segs, 20, sup, 2, SEG_BYTES, 0, 2 * S_NS,
-                                  out, 20);
+  size_t n =
+      quilt_donet_schedule(segs, 20, sup, 2, SEG_BYTES, 0, 2 * S_NS, out, 20);
   assert_int_equal(n, 6);
   unsigned per[2] = {0, 0};
   for (size_t i = 0; i < n; i++)
@@ -591,9 +588,8 @@ static void test_core_handshake_and_pull(void **state) {
   assert_int_equal(quilt_donet_publish(a, 9, t0), QUILT_ERR_STATE);
   uint64_t now = t0 + 4 * S_NS;
   quilt_addr sa = addr_of(1);
-  assert_int_equal(quilt_donet_add_contact(a, 1, &sa, QUILT_DONET_NAT_PUBLIC,
-                                           now),
-                   0);
+  assert_int_equal(
+      quilt_donet_add_contact(a, 1, &sa, QUILT_DONET_NAT_PUBLIC, now), 0);
   quilt_donet_handle_expiry(a, now);
   const cap_msg *rq = find_msg(&ca, QUILT_DONET_MSG_PARTNER_REQ, 1);
   assert_non_null(rq);
@@ -627,12 +623,11 @@ static void test_core_handshake_and_pull(void **state) {
   feed(s, 2, &segreq->m, t);
   assert_int_equal(cs.nsegs, 1);
   assert_int_equal(cs.segs[0].seg, 4);
-  assert_int_equal(quilt_donet_segment_received(a, 1, 4, t0 + 4 * S_NS,
-                                                t + 500 * MS_NS),
-                   1);
-  assert_int_equal(quilt_donet_segment_received(a, 1, 4, t0 + 4 * S_NS,
-                                                t + 600 * MS_NS),
-                   0); /* duplicate */
+  assert_int_equal(
+      quilt_donet_segment_received(a, 1, 4, t0 + 4 * S_NS, t + 500 * MS_NS), 1);
+  assert_int_equal(
+      quilt_donet_segment_received(a, 1, 4, t0 + 4 * S_NS, t + 600 * MS_NS),
+      0); /* duplicate */
   assert_int_equal(ca.status[QUILT_DONET_SEG_IN_TIME], 1);
   assert_true(quilt_donet_has_segment(a, 4));
   assert_false(quilt_donet_has_segment(a, 3)); /* before its start */
@@ -651,9 +646,8 @@ static void test_core_handshake_and_pull(void **state) {
       feed(s, 2, &ca.msgs[i].m, pt + 20 * MS_NS);
     cs.n = ca.n = 0;
     for (size_t i = 0; i < cs.nsegs; i++)
-      quilt_donet_segment_received(a, 1, cs.segs[i].seg,
-                                   t0 + cs.segs[i].seg * S_NS,
-                                   pt + 600 * MS_NS);
+      quilt_donet_segment_received(
+          a, 1, cs.segs[i].seg, t0 + cs.segs[i].seg * S_NS, pt + 600 * MS_NS);
     cs.nsegs = 0;
   }
   run_until(a, t0 + 35 * S_NS);
@@ -844,7 +838,7 @@ static void test_core_refine(void **state) {
       if (id != 5)
         for (uint32_t b = 0; b < bm.u.bm.nbits; b++)
           if (b % 3 != id % 3)
-            bm.u.bm.bits[b / 8] &= (uint8_t)~(0x80u >> (b % 8));
+            bm.u.bm.bits[b / 8] &= (uint8_t) ~(0x80u >> (b % 8));
       if (quilt_donet_is_partner(d, id))
         feed(d, id, &bm, now);
     }
@@ -898,8 +892,8 @@ static void test_core_garbage(void **state) {
                  (int)quilt_rng_below(&r, 2), &r);
       if (m.type == QUILT_DONET_MSG_BUFFER_MAP ||
           m.type == QUILT_DONET_MSG_REQUEST)
-        m.u.bm.first = quilt_rng_below(&r, 3) ? quilt_rng_below(&r, 500)
-                                              : m.u.bm.first;
+        m.u.bm.first =
+            quilt_rng_below(&r, 3) ? quilt_rng_below(&r, 500) : m.u.bm.first;
       if (m.type == QUILT_DONET_MSG_PARTNER_REQ)
         m.u.req.nat = (uint8_t)quilt_rng_below(&r, 3);
       int n = quilt_donet_encode(&m, buf, sizeof buf);
@@ -946,12 +940,10 @@ static void test_config(void **state) {
                    QUILT_ERR_INVAL); /* id 0 */
   cfg.id = 9;
   cfg.partners = 7; /* > partners_max */
-  assert_int_equal(quilt_donet_new(&d, &cfg, &cap_cb, &c, 0),
-                   QUILT_ERR_INVAL);
+  assert_int_equal(quilt_donet_new(&d, &cfg, &cap_cb, &c, 0), QUILT_ERR_INVAL);
   cfg.partners = 4;
   cfg.window_segments = QUILT_DONET_MAX_WINDOW + 1;
-  assert_int_equal(quilt_donet_new(&d, &cfg, &cap_cb, &c, 0),
-                   QUILT_ERR_INVAL);
+  assert_int_equal(quilt_donet_new(&d, &cfg, &cap_cb, &c, 0), QUILT_ERR_INVAL);
   cfg.window_segments = 120;
   quilt_donet_callbacks none = {0};
   assert_int_equal(quilt_donet_new(&d, &cfg, &none, &c, 0), QUILT_ERR_INVAL);
@@ -1006,9 +998,9 @@ typedef struct simnode {
 
 typedef struct sim_params {
   uint64_t seed;
-  uint32_t nodes;    /* besides the source */
-  uint32_t m;        /* partners sought */
-  uint32_t m_max;    /* partners accepted */
+  uint32_t nodes;                  /* besides the source */
+  uint32_t m;                      /* partners sought */
+  uint32_t m_max;                  /* partners accepted */
   uint32_t up_lo_kbps, up_hi_kbps; /* node uplinks, uniform */
   uint32_t src_kbps;
   uint32_t segments; /* stream length, s */
@@ -1024,7 +1016,7 @@ struct sim {
   size_t hn, hcap;
   uint64_t seq;
   uint8_t contacted[SIM_MAX][SIM_MAX]; /* [a][b]: a has sent to b */
-  uint64_t t0;       /* time of segment 0 */
+  uint64_t t0;                         /* time of segment 0 */
   uint32_t seg_eval; /* continuity counts segments below this */
   uint64_t nat_drops, rr_pairs, events;
 };
@@ -1202,11 +1194,11 @@ static void sim_join(sim *s, uint32_t i) {
 }
 
 typedef struct sim_result {
-  double ci;           /* continuity index over all nodes */
-  double ci_min;       /* worst node */
-  double overhead;     /* control bytes (with Quilt header) / stream bytes */
-  double overhead_ip;  /* also counting UDP/IP headers */
-  double share[6];     /* of control bytes, per message type */
+  double ci;          /* continuity index over all nodes */
+  double ci_min;      /* worst node */
+  double overhead;    /* control bytes (with Quilt header) / stream bytes */
+  double overhead_ip; /* also counting UDP/IP headers */
+  double share[6];    /* of control bytes, per message type */
   uint32_t min_partners, below_m;
   uint64_t max_join_to_m_ns;
   uint64_t dup, timeouts, refined;
@@ -1303,8 +1295,8 @@ static void sim_run(const sim_params *p, sim_result *res) {
       }
       if (e.kind == EV_MSG) {
         quilt_addr a = sim_addr(e.from);
-        int rc = quilt_donet_recv(to->d, e.from + 1u, &a, e.type, e.body,
-                                  e.len, t);
+        int rc =
+            quilt_donet_recv(to->d, e.from + 1u, &a, e.type, e.body, e.len, t);
         assert_int_equal(rc, 0);
       } else {
         if (quilt_donet_segment_received(to->d, e.from + 1u, e.seg,
@@ -1351,11 +1343,11 @@ static void sim_run(const sim_params *p, sim_result *res) {
       res->min_partners = np;
     if (np < p->m)
       res->below_m++;
-    uint64_t to_m = me->reached_m_ns ? me->reached_m_ns - me->join_ns
-                                     : UINT64_MAX;
+    uint64_t to_m =
+        me->reached_m_ns ? me->reached_m_ns - me->join_ns : UINT64_MAX;
     if (getenv("DONET_DEBUG") && to_m > 10 * S_NS)
-      fprintf(stderr, "node %u nat %u joined %.1f reached M after %.1f s\n",
-              i, me->nat, (double)me->join_ns / 1e9, (double)to_m / 1e9);
+      fprintf(stderr, "node %u nat %u joined %.1f reached M after %.1f s\n", i,
+              me->nat, (double)me->join_ns / 1e9, (double)to_m / 1e9);
     if (to_m > res->max_join_to_m_ns)
       res->max_join_to_m_ns = to_m;
   }
@@ -1375,8 +1367,7 @@ static void sim_run(const sim_params *p, sim_result *res) {
               (unsigned long long)me->missed, (unsigned long long)st.late,
               (unsigned long long)st.segs_received,
               (unsigned long long)st.segs_duplicate,
-              (unsigned long long)st.segs_sent,
-              (unsigned long long)st.requests,
+              (unsigned long long)st.segs_sent, (unsigned long long)st.requests,
               (unsigned long long)st.request_timeouts,
               me->lag_n ? (double)me->lag_sum_ns / (double)me->lag_n / 1e9
                         : 0.0);
@@ -1398,12 +1389,12 @@ static void sim_run(const sim_params *p, sim_result *res) {
       "maps %.0f%%, requests %.0f%%), partners min %u (%u below M), "
       "join->M max %.1f s, dup %llu, timeouts %llu, refined %llu, "
       "NAT drops %llu, %llu events\n",
-      (unsigned long long)p->seed, p->nodes, p->m, p->up_lo_kbps,
-      p->up_hi_kbps, res->ci, res->ci_min, 100 * res->overhead,
-      100 * res->overhead_ip, 100 * res->share[0],
+      (unsigned long long)p->seed, p->nodes, p->m, p->up_lo_kbps, p->up_hi_kbps,
+      res->ci, res->ci_min, 100 * res->overhead, 100 * res->overhead_ip,
+      100 * res->share[0],
       100 * (res->share[1] + res->share[2] + res->share[3]),
-      100 * res->share[4], 100 * res->share[5], res->min_partners,
-      res->below_m, (double)res->max_join_to_m_ns / (double)S_NS,
+      100 * res->share[4], 100 * res->share[5], res->min_partners, res->below_m,
+      (double)res->max_join_to_m_ns / (double)S_NS,
       (unsigned long long)res->dup, (unsigned long long)res->timeouts,
       (unsigned long long)res->refined, (unsigned long long)s->nat_drops,
       (unsigned long long)s->events);
