@@ -404,6 +404,7 @@ static uint64_t transfer_ns(uint32_t segment_bytes, uint64_t rate_bps) {
 
 typedef struct sched_key {
   uint32_t nsup;
+  uint32_t tb;
   uint64_t deadline;
   uint32_t seg;
   uint32_t index;
@@ -413,6 +414,8 @@ static int sched_key_cmp(const void *pa, const void *pb) {
   const sched_key *a = pa, *b = pb;
   if (a->nsup != b->nsup)
     return a->nsup < b->nsup ? -1 : 1;
+  if (a->tb != b->tb)
+    return a->tb < b->tb ? -1 : 1;
   if (a->deadline != b->deadline)
     return a->deadline < b->deadline ? -1 : 1;
   if (a->seg != b->seg)
@@ -450,6 +453,7 @@ size_t quilt_donet_schedule(const quilt_donet_sched_seg *segs, size_t nsegs,
       continue;
     keys[nkeys].nsup = popcount32(mask);
     keys[nkeys].deadline = segs[i].deadline_ns;
+    keys[nkeys].tb = segs[i].tiebreak;
     keys[nkeys].seg = segs[i].seg;
     keys[nkeys].index = (uint32_t)i;
     nkeys++;
@@ -1447,6 +1451,7 @@ static void pull(quilt_donet *d, uint64_t now) {
       continue;
     segs[nsegs].seg = seg;
     segs[nsegs].deadline_ns = dl;
+    segs[nsegs].tiebreak = quilt_rng_u32(&d->rng); /* random among equals */
     segs[nsegs].suppliers = mask;
     nsegs++;
   }

@@ -12,7 +12,9 @@
  *     with per-pair latency, per-node uplink queues and NAT filtering drives
  *     one source and 50 nodes on a virtual clock.  It checks partner counts,
  *     the continuity index, the control overhead, the NAT rule, and that
- *     continuity rises with M.
+ *     continuity rises with M.  DONET_DEBUG=1 prints a line per node at
+ *     the end of each run, DONET_NODE=i every playback report and
+ *     partnership change of node i.
  *
  * Stream parameters are the paper's (PAPERS.md 3.4, 3.6): 500 kbit/s cut
  * into 1 s segments (62500 bytes), a 120-segment buffer map, playback 10 s
@@ -320,8 +322,8 @@ static void test_sched_single_supplier_first(void **state) {
   (void)state;
   const uint64_t now = 100 * S_NS;
   quilt_donet_sched_seg segs[] = {
-      {10, now + 5 * S_NS, 0x3},
-      {11, now + 9 * S_NS, 0x1},
+      {10, now + 5 * S_NS, 0x3, 0},
+      {11, now + 9 * S_NS, 0x1, 0},
   };
   quilt_donet_sched_supplier sup[] = {{1000000, 0}, {250000, 0}};
   quilt_donet_sched_assign out[4];
@@ -345,9 +347,9 @@ static void test_sched_rarest_first(void **state) {
   (void)state;
   const uint64_t now = 0;
   quilt_donet_sched_seg segs[] = {
-      {20, 4 * S_NS, 0x7},
-      {21, 8 * S_NS, 0x6},
-      {22, 8 * S_NS, 0x0}, /* nobody has it: left out */
+      {20, 4 * S_NS, 0x7, 0},
+      {21, 8 * S_NS, 0x6, 0},
+      {22, 8 * S_NS, 0x0, 0}, /* nobody has it: left out */
   };
   /* 2 Mbit/s, 1 Mbit/s, 500 kbit/s; each has budget for one segment */
   quilt_donet_sched_supplier sup[] = {{2000000, 0}, {1000000, 0}, {500000, 0}};
@@ -359,9 +361,9 @@ static void test_sched_rarest_first(void **state) {
   assert_int_equal(out[0].supplier, 1); /* fastest holder of 21 */
   assert_int_equal(segs[out[1].index].seg, 20);
   assert_int_equal(out[1].supplier, 0); /* fastest overall, still free */
-  /* ties in supplier count go by deadline, then id */
+  /* ties in supplier count go by tiebreak, then deadline, then id */
   quilt_donet_sched_seg tie[] = {
-      {31, 9 * S_NS, 0x1}, {30, 9 * S_NS, 0x1}, {32, 3 * S_NS, 0x1}};
+      {31, 9 * S_NS, 0x1, 0}, {30, 9 * S_NS, 0x1, 0}, {32, 3 * S_NS, 0x1, 0}};
   quilt_donet_sched_supplier one[] = {{1000000, 0}};
   n = quilt_donet_schedule(tie, 3, one, 1, SEG_BYTES, now, 10 * S_NS, out, 4);
   assert_int_equal(n, 3);
@@ -369,6 +371,24 @@ static void test_sched_rarest_first(void **state) {
   assert_int_equal(tie[out[1].index].seg, 30);
   assert_int_equal(tie[out[2].index].seg, 31);
   assert_int_equal(out[2].arrival_ns, 1500 * MS_NS); /* queued at t[k] */
+  tie[0].tiebreak = 1;
+  tie[1].tiebreak = 2;
+  tie[2].tiebreak = 3;
+  one[0].free_ns = 0;
+  n = quilt_donet_schedule(tie, 3, one, 1, SEG_BYTES, now, 10 * S_NS, out, 4);
+  assert_int_equal(n, 3);
+  assert_int_equal(tie[out[0].index].seg, 31);
+  assert_int_equal(tie[out[1].index].seg, 30);
+  assert_int_equal(tie[out[2].index].seg, 32);
+  /* but never before a rarer segment */
+  tie[2].suppliers = 0x1;
+  tie[0].suppliers = 0x3;
+  quilt_donet_sched_supplier two[] = {{1000000, 0}, {1000000, 0}};
+  n = quilt_donet_schedule(tie, 3, two, 2, SEG_BYTES, now, 10 * S_NS, out, 4);
+  assert_int_equal(n, 3);
+  assert_int_equal(tie[out[0].index].seg, 30);
+  assert_int_equal(tie[out[1].index].seg, 32);
+  assert_int_equal(tie[out[2].index].seg, 31);
 }
 
 /* Deadlines: the fastest supplier is skipped when its queue would make the
@@ -377,9 +397,9 @@ static void test_sched_deadlines(void **state) {
   (void)state;
   const uint64_t now = 50 * S_NS;
   quilt_donet_sched_seg segs[] = {
-      {40, now + 1 * S_NS, 0x3},    /* fast one is busy 0.8 s: too late */
-      {41, now + 300 * MS_NS, 0x3}, /* nobody makes it in 300 ms */
-      {42, UINT64_MAX, 0x1},        /* no known deadline */
+      {40, now + 1 * S_NS, 0x3, 0},    /* fast one is busy 0.8 s: too late */
+      {41, now + 300 * MS_NS, 0x3, 0}, /* nobody makes it in 300 ms */
+      {42, UINT64_MAX, 0x1, 0},        /* no known deadline */
   };
   quilt_donet_sched_supplier sup[] = {{4000000, now + 800 * MS_NS},
                                       {1000000, now - 5 * S_NS}};
@@ -406,7 +426,7 @@ static void test_sched_budget(void **state) {
   (void)state;
   quilt_donet_sched_seg segs[20];
   for (uint32_t i = 0; i < 20; i++)
-    segs[i] = (quilt_donet_sched_seg){i, UINT64_MAX, 0x3};
+    segs[i] = (quilt_donet_sched_seg){i, UINT64_MAX, 0x3, 0};
   quilt_donet_sched_supplier sup[] = {{1000000, 0}, {500000, 0}};
   quilt_donet_sched_assign out[20];
   /* horizon 2 s: supplier 0 takes 4 segments (0, .5, 1, 1.5 s starts),
@@ -1200,7 +1220,7 @@ typedef struct sim_result {
   double overhead_ip; /* also counting UDP/IP headers */
   double share[6];    /* of control bytes, per message type */
   uint32_t min_partners, below_m;
-  uint64_t max_join_to_m_ns;
+  uint64_t max_join_to_m_ns, mean_join_to_m_ns;
   uint64_t dup, timeouts, refined;
 } sim_result;
 
@@ -1350,6 +1370,7 @@ static void sim_run(const sim_params *p, sim_result *res) {
               me->nat, (double)me->join_ns / 1e9, (double)to_m / 1e9);
     if (to_m > res->max_join_to_m_ns)
       res->max_join_to_m_ns = to_m;
+    res->mean_join_to_m_ns += to_m == UINT64_MAX ? 0 : to_m / p->nodes;
   }
   if (getenv("DONET_DEBUG"))
     for (uint32_t i = 0; i < s->count; i++) {
@@ -1361,7 +1382,7 @@ static void sim_run(const sim_params *p, sim_result *res) {
       fprintf(stderr,
               "node %2u nat %u up %4llu join %5.1f: in %3llu miss %3llu late "
               "%3llu recv %3llu dup %3llu sent %4llu req %4llu to %3llu lag "
-              "%4.1f | ",
+              "%4.1f stale %llu unav %llu | ",
               i, me->nat, (unsigned long long)(me->uplink_bps / 1000),
               (double)me->join_ns / 1e9, (unsigned long long)me->in_time,
               (unsigned long long)me->missed, (unsigned long long)st.late,
@@ -1370,7 +1391,9 @@ static void sim_run(const sim_params *p, sim_result *res) {
               (unsigned long long)st.segs_sent, (unsigned long long)st.requests,
               (unsigned long long)st.request_timeouts,
               me->lag_n ? (double)me->lag_sum_ns / (double)me->lag_n / 1e9
-                        : 0.0);
+                        : 0.0,
+              (unsigned long long)st.segs_stale,
+              (unsigned long long)st.segs_unavailable);
       for (size_t k = 0; k < np; k++)
         fprintf(stderr, "%llu:%lluk ", (unsigned long long)pi[k].id - 1,
                 (unsigned long long)(pi[k].rate_bps / 1000));
@@ -1387,13 +1410,14 @@ static void sim_run(const sim_params *p, sim_result *res) {
       "sim seed=%llu n=%u M=%u up=%u-%u kbit/s: CI %.4f (worst node %.4f), "
       "overhead %.2f%% (%.2f%% with UDP/IP; gossip %.0f%%, partner %.0f%%, "
       "maps %.0f%%, requests %.0f%%), partners min %u (%u below M), "
-      "join->M max %.1f s, dup %llu, timeouts %llu, refined %llu, "
+      "join->M mean %.1f s max %.1f s, dup %llu, timeouts %llu, refined %llu, "
       "NAT drops %llu, %llu events\n",
       (unsigned long long)p->seed, p->nodes, p->m, p->up_lo_kbps, p->up_hi_kbps,
       res->ci, res->ci_min, 100 * res->overhead, 100 * res->overhead_ip,
       100 * res->share[0],
       100 * (res->share[1] + res->share[2] + res->share[3]),
       100 * res->share[4], 100 * res->share[5], res->min_partners, res->below_m,
+      (double)res->mean_join_to_m_ns / (double)S_NS,
       (double)res->max_join_to_m_ns / (double)S_NS,
       (unsigned long long)res->dup, (unsigned long long)res->timeouts,
       (unsigned long long)res->refined, (unsigned long long)s->nat_drops,
@@ -1432,7 +1456,9 @@ static void test_sim_50_nodes(void **state) {
   sim_result r;
   sim_run(&p, &r);
   assert_true(r.ci > 0.95);
-  assert_true(r.max_join_to_m_ns <= 10 * S_NS);
+  /* two rounds of rejections (10 s backoff) at most */
+  assert_true(r.max_join_to_m_ns <= 20 * S_NS);
+  assert_true(r.mean_join_to_m_ns <= 5 * S_NS);
   assert_true(r.min_partners >= p.m - 1); /* a refined one being replaced */
   assert_true(r.below_m <= p.nodes / 10);
   assert_true(r.overhead < 0.02);
@@ -1460,10 +1486,10 @@ static void test_sim_continuity_vs_m(void **state) {
   }
   print_message("continuity vs M: 1: %.4f  2: %.4f  3: %.4f  4: %.4f\n", ci[1],
                 ci[2], ci[3], ci[4]);
-  assert_true(ci[2] > ci[1]);
-  assert_true(ci[3] >= ci[2] - 0.01);
-  assert_true(ci[4] >= ci[3] - 0.01);
-  assert_true(ci[4] > ci[1] + 0.05);
+  assert_true(ci[2] > ci[1] + 0.2);
+  assert_true(ci[3] > ci[2] + 0.2);
+  assert_true(ci[4] >= ci[3] - 0.02); /* the paper's gains level off at 4 */
+  assert_true(ci[4] > 0.95);
 }
 
 int main(void) {
