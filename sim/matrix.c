@@ -292,7 +292,7 @@ static int matrix_row(matrix_parser *p, const char *lp, size_t llen) {
       return matrix_line_error(p, QUILT_ERR_SYNTAX, p->line, s + 1,
                                "row %u has more than %u entries", (unsigned)i,
                                (unsigned)n);
-    uint32_t v;
+    uint32_t v = 0;
     if ((rc = matrix_entry(p, lp + s, k - s, s + 1, &v)) != 0)
       return rc;
     if (i == j && v != 0) {
