@@ -1434,6 +1434,11 @@ void quilt_node_status_get(const quilt_node *n, quilt_node_status *s) {
     s->protocol = n->pi.protocol;
     s->role = n->pi.role;
     s->epoch = n->pi.epoch;
+    if (n->proto && n->proto->tree_view) {
+      s->in_tree = 1;
+      n->proto->tree_view(n->pstate, &s->tree_parent, &s->tree_epoch,
+                          &s->tree_orphan);
+    }
   }
   s->npeers = n->wao.n;
 }

@@ -128,6 +128,10 @@ typedef struct quilt_node_status {
   unsigned role;      /* quilt_role */
   uint32_t epoch;
   size_t npeers;      /* wide-area peers known (representatives) */
+  int in_tree;        /* a tree patch: the three fields below are set */
+  uint64_t tree_parent; /* parent in the patch's tree, 0 = root or none */
+  uint32_t tree_epoch;  /* epoch of the view */
+  int tree_orphan;      /* the parent is silent */
 } quilt_node_status;
 
 void quilt_node_status_get(const quilt_node *n, quilt_node_status *s);

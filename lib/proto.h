@@ -84,6 +84,12 @@ typedef struct quilt_proto_ops {
   void (*handle)(quilt_node *n, void *state, const quilt_addr *from,
                  const quilt_msg *m, uint64_t now_ns);
 
+  /* Optional, for tree protocols: the host's current view (parent node id,
+   * 0 for the root or before any view; the view's epoch; whether the parent
+   * is silent). */
+  void (*tree_view)(const void *state, uint64_t *parent, uint32_t *epoch,
+                    int *orphan);
+
   /* Optional: the protocol's own timer. */
   uint64_t (*expiry)(const void *state);
   void (*handle_expiry)(quilt_node *n, void *state, uint64_t now_ns);

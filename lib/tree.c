@@ -1,40 +1,121 @@
 /*
- * tree.c -- the `tree` patch protocol (OMNI): work in progress.
+ * tree.c -- the `tree` patch protocol: the patch's members form one OMNI
+ * tree (Banerjee et al., INFOCOM 2003; lib/omni.h), computed by the
+ * bootstrap server and handed to each member as a view (TREE: parent,
+ * grandparent, children).
+ *
+ * Many sources, one shared tree.  A message from any member floods the
+ * tree: its origin sends it to its parent and children, and every member
+ * that accepts it new sends it on to its tree neighbours except the one it
+ * came from.  One tree per source would give each source a tree rooted at
+ * itself, but a group of n publishers would cost every member n views and
+ * the server n trees to keep; the shared tree costs one view per member and
+ * the server picks its root at the 1-median of the members, so paths stay
+ * short for every source (docs/design.md, "Trees").
+ *
+ * Repair is hop by hop: every member that accepts a message announces it
+ * to its neighbours (a SESSION burst), so a neighbour that lost the copy
+ * NACKs the member that announced it and gets it from its retention
+ * buffer, at once and to itself alone.
+ *
+ * Failure: a member pings its parent every TREE_PING_NS; after
+ * TREE_DEAD_NS without an answer the parent is taken as failed and the
+ * member, now an orphan, asks the server for a new place (ORPHAN, repeated
+ * until a view names another parent).  The server re-attaches the failed
+ * node's children grandparent first, then to the nearest node with a free
+ * slot (quilt_omni_remove), and sends the new views.  A member that gets a
+ * new neighbour tells it what it holds (quilt__node_announce_all_to), so
+ * the orphan NACKs what it missed from its new parent's retention buffer,
+ * and passes it on down its own subtree.
  */
+#include <stdlib.h>
+#include <string.h>
+
 #include "node.h"
 #include "proto.h"
+
+#define NS_PER_MS 1000000ull
+/* Keepalive with the parent: a PING every 100 ms, the parent declared
+ * failed after 500 ms without a PONG (five in a row lost: at 5% loss a
+ * false alarm per link every ~10^6 s). */
+#define TREE_PING_NS (100 * NS_PER_MS)
+#define TREE_DEAD_NS (500 * NS_PER_MS)
+/* An orphan repeats its ORPHAN this often until it has a new parent. */
+#define TREE_ORPHAN_RETRY_NS (250 * NS_PER_MS)
+
+typedef struct tree_state {
+  quilt_msg_tree view;
+  int has_view;
+  uint64_t server; /* node id of the server that sent the view */
+  uint64_t last_pong_ns; /* last sign of life of the parent */
+  uint64_t ping_due_ns;
+  int orphan;             /* the parent is silent */
+  uint64_t orphan_parent; /* ...this one */
+  uint64_t orphan_due_ns; /* next ORPHAN */
+} tree_state;
 
 static int tree_start(quilt_node *n, void **state,
                       const quilt_msg_patch_info *pi, uint64_t now) {
   (void)n;
   (void)pi;
-  (void)now;
-  *state = NULL;
+  tree_state *t = calloc(1, sizeof *t);
+  if (!t)
+    return -1;
+  t->ping_due_ns = UINT64_MAX;
+  t->orphan_due_ns = UINT64_MAX;
+  t->last_pong_ns = now;
+  *state = t;
   return 0;
 }
 
 static void tree_stop(quilt_node *n, void *state) {
   (void)n;
-  (void)state;
+  free(state);
+}
+
+static int same_node(const quilt_wire_node *a, const quilt_wire_node *b) {
+  return a->id == b->id && quilt_addr_eq(&a->addr, &b->addr);
+}
+
+/* Sends dg to the tree neighbours except `except` (NULL: none). */
+static void flood(quilt_node *n, tree_state *t, const uint8_t *dg,
+                  size_t len, const quilt_addr *except) {
+  if (!t->has_view)
+    return;
+  const quilt_msg_tree *v = &t->view;
+  if (v->parent.id != 0 && !t->orphan &&
+      !(except && quilt_addr_eq(except, &v->parent.addr)))
+    quilt__node_send(n, &v->parent.addr, dg, len);
+  for (unsigned i = 0; i < v->nchildren; i++)
+    if (!(except && quilt_addr_eq(except, &v->children[i].addr)))
+      quilt__node_send(n, &v->children[i].addr, dg, len);
 }
 
 static void tree_send_all(quilt_node *n, void *state, const uint8_t *dg,
                           size_t len, uint64_t now) {
-  (void)n;
-  (void)state;
-  (void)dg;
-  (void)len;
   (void)now;
+  flood(n, state, dg, len, NULL);
 }
 
+static void tree_on_data(quilt_node *n, void *state, const quilt_addr *from,
+                         const quilt_msg_data *d, const uint8_t *dg,
+                         size_t len, uint64_t now) {
+  flood(n, state, dg, len, from);
+  quilt__node_announce(n, d->origin, now);
+}
+
+/* A NACK goes to the neighbour that sent or announced the data; without
+ * one, to the parent (which got everything this member should have). */
 static void tree_send_nack(quilt_node *n, void *state, uint64_t origin,
                            const quilt_addr *holder, const uint8_t *dg,
                            size_t len, uint64_t now) {
-  (void)state;
   (void)origin;
   (void)now;
+  tree_state *t = state;
   if (holder)
     quilt__node_send(n, holder, dg, len);
+  else if (t->has_view && t->view.parent.id != 0)
+    quilt__node_send(n, &t->view.parent.addr, dg, len);
 }
 
 static void tree_repair_policy(quilt_node *n, void *state,
@@ -47,6 +128,126 @@ static void tree_repair_policy(quilt_node *n, void *state,
   *to_all = 0;
 }
 
+static int in_view(const quilt_msg_tree *v, const quilt_wire_node *x) {
+  if (v->parent.id != 0 && same_node(&v->parent, x))
+    return 1;
+  for (unsigned i = 0; i < v->nchildren; i++)
+    if (same_node(&v->children[i], x))
+      return 1;
+  return 0;
+}
+
+static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
+                        const quilt_msg_tree *v, uint64_t now) {
+  if (t->has_view && t->server == server && v->epoch < t->view.epoch)
+    return; /* stale */
+  quilt_msg_tree old = t->view;
+  int had = t->has_view;
+  t->view = *v;
+  t->has_view = 1;
+  t->server = server;
+  if (!had || old.parent.id != v->parent.id ||
+      !quilt_addr_eq(&old.parent.addr, &v->parent.addr)) {
+    if (t->orphan && v->parent.id != t->orphan_parent) {
+      t->orphan = 0;
+      t->orphan_due_ns = UINT64_MAX;
+      quilt__node_reattached(n, now - t->last_pong_ns);
+    }
+    t->last_pong_ns = now;
+    t->ping_due_ns = v->parent.id != 0 ? now : UINT64_MAX;
+  }
+  if (v->parent.id == 0) {
+    t->orphan = 0; /* the root has no parent to miss */
+    t->orphan_due_ns = UINT64_MAX;
+    t->ping_due_ns = UINT64_MAX;
+  }
+  /* New neighbours learn what this member holds, and tell what they do. */
+  if (v->parent.id != 0 && (!had || !in_view(&old, &v->parent)))
+    quilt__node_announce_all_to(n, &v->parent.addr);
+  for (unsigned i = 0; i < v->nchildren; i++)
+    if (!had || !in_view(&old, &v->children[i]))
+      quilt__node_announce_all_to(n, &v->children[i].addr);
+}
+
+static void tree_handle(quilt_node *n, void *state, const quilt_addr *from,
+                        const quilt_msg *m, uint64_t now) {
+  tree_state *t = state;
+  switch (m->hdr.type) {
+  case QUILT_MSG_TREE:
+    handle_view(n, t, m->hdr.sender, &m->u.tree, now);
+    break;
+  case QUILT_MSG_PONG:
+    if (t->has_view && t->view.parent.id == m->hdr.sender && from &&
+        quilt_addr_eq(from, &t->view.parent.addr) && !t->orphan)
+      t->last_pong_ns = now;
+    break;
+  default:
+    break;
+  }
+}
+
+static uint64_t tree_expiry(const void *state) {
+  const tree_state *t = state;
+  return t->ping_due_ns < t->orphan_due_ns ? t->ping_due_ns
+                                           : t->orphan_due_ns;
+}
+
+static void send_orphan(quilt_node *n, tree_state *t, uint64_t now) {
+  quilt_msg m;
+  memset(&m, 0, sizeof m);
+  m.hdr.version = QUILT_WIRE_VERSION;
+  m.hdr.type = QUILT_MSG_ORPHAN;
+  m.hdr.sender = quilt__node_id(n);
+  m.hdr.group = quilt__node_config(n)->group;
+  m.u.orphan.tree = t->view.tree;
+  m.u.orphan.epoch = t->view.epoch;
+  m.u.orphan.parent = t->orphan_parent;
+  uint8_t buf[64];
+  int len = quilt_wire_encode(&m, buf, sizeof buf);
+  if (len > 0)
+    quilt__node_send(n, quilt__node_bootstrap_addr(n), buf, (size_t)len);
+  t->orphan_due_ns = now + TREE_ORPHAN_RETRY_NS;
+}
+
+static void tree_handle_expiry(quilt_node *n, void *state, uint64_t now) {
+  tree_state *t = state;
+  if (t->orphan_due_ns <= now)
+    send_orphan(n, t, now);
+  if (t->ping_due_ns > now)
+    return;
+  t->ping_due_ns = now + TREE_PING_NS;
+  if (!t->has_view || t->view.parent.id == 0)
+    return;
+  if (!t->orphan && now - t->last_pong_ns >= TREE_DEAD_NS) {
+    t->orphan = 1;
+    t->orphan_parent = t->view.parent.id;
+    quilt__node_orphaned(n);
+    send_orphan(n, t, now);
+    return;
+  }
+  if (t->orphan)
+    return;
+  quilt_msg m;
+  memset(&m, 0, sizeof m);
+  m.hdr.version = QUILT_WIRE_VERSION;
+  m.hdr.type = QUILT_MSG_PING;
+  m.hdr.sender = quilt__node_id(n);
+  m.hdr.group = quilt__node_config(n)->group;
+  m.u.ping.token = now;
+  uint8_t buf[64];
+  int len = quilt_wire_encode(&m, buf, sizeof buf);
+  if (len > 0)
+    quilt__node_send(n, &t->view.parent.addr, buf, (size_t)len);
+}
+
+static void tree_view(const void *state, uint64_t *parent, uint32_t *epoch,
+                      int *orphan) {
+  const tree_state *t = state;
+  *parent = t->has_view ? t->view.parent.id : 0;
+  *epoch = t->has_view ? t->view.epoch : 0;
+  *orphan = t->orphan;
+}
+
 const quilt_proto_ops quilt_proto_tree = {
     .name = "tree",
     .start = tree_start,
@@ -54,4 +255,12 @@ const quilt_proto_ops quilt_proto_tree = {
     .send_all = tree_send_all,
     .send_nack = tree_send_nack,
     .repair_policy = tree_repair_policy,
+    .nack_suppression = 0,
+    .multicast = 0,
+    .needs_members = 0,
+    .on_data = tree_on_data,
+    .handle = tree_handle,
+    .tree_view = tree_view,
+    .expiry = tree_expiry,
+    .handle_expiry = tree_handle_expiry,
 };

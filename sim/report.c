@@ -116,11 +116,18 @@ enum {
   ROW_LB_MAX,
   ROW_LB_MEAN,
   ROW_P50_RATIO,
+  ROW_P90_RATIO,
+  ROW_P99_RATIO,
   ROW_DATA_BYTES,
   ROW_CONTROL_BYTES,
   ROW_CONTROL_PER_DATA,
   ROW_PACKETS_LOST,
   ROW_FAILOVERS,
+  ROW_CHURNED,
+  ROW_ORPHANS,
+  ROW_REATTACH_P50,
+  ROW_REATTACH_P99,
+  ROW_REATTACH_MAX,
   ROW_EVENTS,
   ROW_SIM_SECONDS,
   ROW_TRACE_HASH,
@@ -147,11 +154,18 @@ static const char *const report_row_labels[ROW_COUNT] = {
     [ROW_LB_MAX] = "lower bound max (ms)",
     [ROW_LB_MEAN] = "lower bound mean (ms)",
     [ROW_P50_RATIO] = "p50 / lower bound p50",
+    [ROW_P90_RATIO] = "p90 / lower bound p90",
+    [ROW_P99_RATIO] = "p99 / lower bound p99",
     [ROW_DATA_BYTES] = "data bytes",
     [ROW_CONTROL_BYTES] = "control bytes",
     [ROW_CONTROL_PER_DATA] = "control / data bytes",
     [ROW_PACKETS_LOST] = "packets lost",
     [ROW_FAILOVERS] = "failovers",
+    [ROW_CHURNED] = "hosts churned (restarted)",
+    [ROW_ORPHANS] = "tree orphans",
+    [ROW_REATTACH_P50] = "re-attach p50 (ms)",
+    [ROW_REATTACH_P99] = "re-attach p99 (ms)",
+    [ROW_REATTACH_MAX] = "re-attach max (ms)",
     [ROW_EVENTS] = "events",
     [ROW_SIM_SECONDS] = "simulated seconds",
     [ROW_TRACE_HASH] = "trace hash",
@@ -223,6 +237,34 @@ static void report_cell(char *buf, int row, const quilt_sim_result *r) {
       snprintf(buf, len, "%.3f", r->latency_ms.p50 / r->lower_bound_ms.p50);
     else
       snprintf(buf, len, "-");
+    break;
+  case ROW_P90_RATIO:
+    if (r->lower_bound_ms.p90 > 0)
+      snprintf(buf, len, "%.3f", r->latency_ms.p90 / r->lower_bound_ms.p90);
+    else
+      snprintf(buf, len, "-");
+    break;
+  case ROW_P99_RATIO:
+    if (r->lower_bound_ms.p99 > 0)
+      snprintf(buf, len, "%.3f", r->latency_ms.p99 / r->lower_bound_ms.p99);
+    else
+      snprintf(buf, len, "-");
+    break;
+  case ROW_CHURNED:
+    snprintf(buf, len, "%" PRIu32 " (%" PRIu32 ")", r->churned,
+             r->churn_restarts);
+    break;
+  case ROW_ORPHANS:
+    snprintf(buf, len, "%" PRIu64, r->orphaned);
+    break;
+  case ROW_REATTACH_P50:
+    snprintf(buf, len, r->reattach_ms.n ? "%.1f" : "-", r->reattach_ms.p50);
+    break;
+  case ROW_REATTACH_P99:
+    snprintf(buf, len, r->reattach_ms.n ? "%.1f" : "-", r->reattach_ms.p99);
+    break;
+  case ROW_REATTACH_MAX:
+    snprintf(buf, len, r->reattach_ms.n ? "%.1f" : "-", r->reattach_ms.max);
     break;
   case ROW_DATA_BYTES:
     snprintf(buf, len, "%" PRIu64, r->data_bytes);
@@ -419,6 +461,11 @@ static void report_json_result(FILE *f, const quilt_sim_result *r) {
       f, report_ratio((double)r->control_bytes, (double)r->data_bytes));
   fprintf(f, ",\n    \"packets_lost\": %" PRIu64 ",\n", r->packets_lost);
   fprintf(f, "    \"failovers\": %" PRIu32 ",\n", r->failovers);
+  fprintf(f, "    \"churned\": %" PRIu32 ",\n", r->churned);
+  fprintf(f, "    \"churn_restarts\": %" PRIu32 ",\n", r->churn_restarts);
+  fprintf(f, "    \"tree_orphans\": %" PRIu64 ",\n", r->orphaned);
+  fprintf(f, "    \"tree_cycles\": %" PRIu64 ",\n", r->tree_cycles);
+  report_json_stats(f, "reattach_ms", &r->reattach_ms);
   fprintf(f, "    \"events\": %" PRIu64 ",\n", r->events);
   fprintf(f, "    \"trace_hash\": \"%016" PRIx64 "\",\n", r->trace_hash);
   fputs("    \"sim_seconds\": ", f);

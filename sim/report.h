@@ -39,6 +39,12 @@ typedef struct quilt_sim_result {
   double sim_seconds;         /* simulated time at the end */
   double wall_seconds;        /* real time the run took */
   uint32_t failovers;         /* representatives replaced */
+  uint32_t churned;           /* hosts crashed by --churn */
+  uint32_t churn_restarts;    /* ...of which came back */
+  uint64_t orphaned;          /* tree members whose parent went silent */
+  quilt_stats reattach_ms;    /* silence of the old parent -> new parent */
+  uint64_t tree_cycles;       /* cycles among the views of the members,
+                                 all of one epoch (an invariant: 0) */
   uint64_t trace_hash;        /* FNV-1a over every event: equal for two runs
                                  that took exactly the same path */
   /* Samples behind the two distributions, for the CDF plot; owned by the

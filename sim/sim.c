@@ -47,7 +47,8 @@ enum ev_kind {
   EV_CRASH_REPS,
   EV_RESTART,
   EV_BOOT_CRASH,
-  EV_BOOT_RESTART
+  EV_BOOT_RESTART,
+  EV_CHURN
 };
 
 typedef struct ev {
@@ -172,6 +173,9 @@ typedef struct sim {
   size_t nsamples, cap_samples;
 
   quilt_sim_result *r;
+  double *reattach_ms;    /* re-attachment times, for the report */
+  size_t nreattach, cap_reattach;
+  uint32_t *tree_mark;    /* scratch for the tree-cycle check */
   uint64_t *excess_hist; /* debugging: latency above the bound, binned */
   uint64_t trace_origin;  /* debugging: origin whose packets are printed */
 } sim;
@@ -509,6 +513,9 @@ static void crash(sim *s, uint32_t i) {
   shost *h = &s->hosts[i];
   if (!h->alive)
     return;
+  quilt_node_counters nc;
+  quilt_node_counters_get(h->node, &nc);
+  s->r->orphaned += nc.orphaned;
   quilt_node_del(h->node);
   h->node = NULL;
   h->alive = 0;
@@ -538,9 +545,24 @@ static void crash_primaries(sim *s) {
   }
 }
 
+static void cb_reattached(void *user, uint64_t silent_ns) {
+  shost *h = user;
+  sim *s = h->sim;
+  if (s->nreattach == s->cap_reattach) {
+    size_t cap = s->cap_reattach ? s->cap_reattach * 2 : 256;
+    double *a = realloc(s->reattach_ms, cap * sizeof *a);
+    if (!a)
+      return; /* a sample fewer in the report */
+    s->reattach_ms = a;
+    s->cap_reattach = cap;
+  }
+  s->reattach_ms[s->nreattach++] = (double)silent_ns / 1e6;
+}
+
 static quilt_node_callbacks node_callbacks(void) {
   quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
-                             cb_deliver, cb_loss,       cb_patch_changed, NULL};
+                             cb_deliver, cb_loss,       cb_patch_changed,
+                             cb_reattached};
   return cb;
 }
 
@@ -557,7 +579,8 @@ static int host_create(sim *s, uint32_t i) {
   nc.group = quilt_group_id("sim");
   nc.seed = p->seed ^ (0x9E3779B97F4A7C15ULL * nc.id);
   nc.euid.nat = QUILT_NAT_NONE;
-  nc.euid.ipmc = 1;
+  /* The OMNI baseline runs where no IPMC is available. */
+  nc.euid.ipmc = p->protocol == QUILT_SIM_OMNI ? 0 : 1;
   nc.euid.domain = s->topo->host_cluster[i] + 1;
   nc.euid.region = c->site + 1;
   nc.euid.rtt_us = (uint32_t)(2 * one_way_ns(s, i, s->n) / 1000);
@@ -613,6 +636,7 @@ static int boot_create(sim *s) {
   bc.id = SIM_BOOT_ID + s->boot_incarnation; /* a new server, a new id */
   bc.rules = s->p->rules;
   bc.incarnation = (uint8_t)s->boot_incarnation;
+  bc.wao_tree = s->p->protocol != QUILT_SIM_DIRECT;
   if (s->p->protocol == QUILT_SIM_UNICAST) {
     /* The baseline is one patch of every host, whose members the simulator
      * hands out itself. */
@@ -676,6 +700,31 @@ static int setup(sim *s) {
     e.kind = EV_CRASH_REPS;
     e.t = p->warmup_ns + (uint64_t)p->messages * p->message_interval_ns / 2;
     push(s, &e);
+  }
+  if (p->churn > 0) {
+    /* Distinct hosts, any role, crash at uniform times over the
+     * publications (partial Fisher-Yates over the host indices). */
+    uint32_t k = (uint32_t)(p->churn * s->n + 0.5);
+    if (k > s->n)
+      k = s->n;
+    uint32_t *idx = malloc((size_t)s->n * sizeof *idx);
+    if (!idx)
+      return QUILT_ERR_NOMEM;
+    for (uint32_t i = 0; i < s->n; i++)
+      idx[i] = i;
+    uint64_t span = (uint64_t)p->messages * p->message_interval_ns;
+    for (uint32_t j = 0; j < k; j++) {
+      uint32_t r = j + quilt_rng_below(&s->rng, s->n - j);
+      uint32_t t = idx[j];
+      idx[j] = idx[r];
+      idx[r] = t;
+      ev e = {0};
+      e.kind = EV_CHURN;
+      e.host = idx[j];
+      e.t = p->warmup_ns + quilt_rng_range(&s->rng, 0, span ? span - 1 : 0);
+      push(s, &e);
+    }
+    free(idx);
   }
   if (p->restart_bootstrap) {
     ev e = {0};
@@ -832,6 +881,20 @@ static void handle(sim *s, const ev *e) {
   case EV_RESTART:
     restart(s, e->host);
     break;
+  case EV_CHURN:
+    if (!s->hosts[e->host].alive)
+      break;
+    crash(s, e->host);
+    s->r->churned++;
+    if (quilt_rng_below(&s->rng, 2) == 0) {
+      ev r = {0};
+      r.kind = EV_RESTART;
+      r.host = e->host;
+      r.t = s->now + quilt_rng_range(&s->rng, 200 * NS_PER_MS, 2 * NS_PER_S);
+      push(s, &r);
+      s->r->churn_restarts++;
+    }
+    break;
   case EV_BOOT_CRASH: {
     /* The server loses all its state; hosts carry on meanwhile. */
     if (s->boot) {
@@ -858,10 +921,69 @@ static void handle(sim *s, const ev *e) {
   }
 }
 
+/* The tree invariant: following the parents that members' views name
+ * never loops.  Views change one member at a time (TREE messages arrive at
+ * different times), so a loop through views of different epochs can exist
+ * for a moment; a loop among views all of one epoch is a bug in the
+ * server's tree or in how members apply it, and stops the run. */
+static void check_trees(sim *s) {
+  if (!s->tree_mark) {
+    s->tree_mark = calloc(s->n, sizeof *s->tree_mark);
+    if (!s->tree_mark)
+      return;
+  }
+  memset(s->tree_mark, 0, s->n * sizeof *s->tree_mark);
+  for (uint32_t i = 0; i < s->n; i++) {
+    if (s->tree_mark[i] || !s->hosts[i].alive)
+      continue;
+    /* Walk up from i, marking with i + 1; meeting our own mark is a loop. */
+    uint32_t h = i, steps = 0;
+    uint32_t epoch = 0;
+    int one_epoch = 1;
+    while (steps++ <= s->n) {
+      if (s->tree_mark[h] == i + 1) {
+        s->r->tree_cycles += one_epoch;
+        if (one_epoch)
+          fail(s, "a cycle among tree views of one epoch", h);
+        break;
+      }
+      if (s->tree_mark[h])
+        break; /* joins a path already walked */
+      s->tree_mark[h] = i + 1;
+      quilt_node_status st;
+      quilt_node_status_get(s->hosts[h].node, &st);
+      if (!st.in_tree || st.tree_parent == 0 || st.tree_orphan)
+        break;
+      if (h != i && st.tree_epoch != epoch)
+        one_epoch = 0;
+      epoch = st.tree_epoch;
+      uint32_t up = (uint32_t)(st.tree_parent & 0xFFFFFFFFu) - 1;
+      if (up >= s->n || !s->hosts[up].alive ||
+          node_id(s, up) != st.tree_parent)
+        break; /* a parent that crashed or restarted: no loop through it */
+      h = up;
+    }
+  }
+}
+
 static double wall_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+const char *quilt_sim_protocol_name(quilt_sim_protocol p) {
+  switch (p) {
+  case QUILT_SIM_QUILT:
+    return "quilt";
+  case QUILT_SIM_UNICAST:
+    return "unicast";
+  case QUILT_SIM_DIRECT:
+    return "direct";
+  case QUILT_SIM_OMNI:
+    return "omni";
+  }
+  return "?";
 }
 
 void quilt_sim_params_default(quilt_sim_params *p) {
@@ -872,7 +994,9 @@ void quilt_sim_params_default(quilt_sim_params *p) {
   p->messages = 200;
   p->payload_bytes = 256;
   p->message_interval_ns = 10 * NS_PER_MS;
-  p->warmup_ns = 3 * NS_PER_S;
+  /* Long enough for the landmarks to be chosen and measured and the trees
+   * built from them before the first publication. */
+  p->warmup_ns = 6 * NS_PER_S;
   p->drain_max_ns = 60 * NS_PER_S;
   p->uplink_bps = 1000000000ULL;
   p->queue_bytes = 4u << 20;
@@ -885,7 +1009,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   memset(r, 0, sizeof *r);
   if (!p->topo || p->topo->nhosts < 2 || p->messages > SIM_MAX_MESSAGES ||
       p->payload_bytes > QUILT_WIRE_MAX_PAYLOAD || p->uplink_bps == 0 ||
-      (p->protocol == QUILT_SIM_QUILT && !p->rules)) {
+      (p->protocol != QUILT_SIM_UNICAST && !p->rules) || p->churn < 0 ||
+      p->churn > 1) {
     snprintf(err, errlen, "invalid simulation parameters");
     return QUILT_ERR_INVAL;
   }
@@ -929,6 +1054,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
       char why[256];
       if (s.boot && quilt_bootstrap_check(s.boot, why, sizeof why) != 0)
         fail(&s, why, s.n);
+      check_trees(&s);
       next_check = s.now + p->check_interval_ns;
     }
     /* Stop once every alive host has every message (checked once per
@@ -1000,7 +1126,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   snprintf(r->scenario, sizeof r->scenario, "%s",
            p->scenario ? p->scenario : "datacenter");
   snprintf(r->protocol, sizeof r->protocol, "%s",
-           p->protocol == QUILT_SIM_QUILT ? "quilt" : "unicast");
+           quilt_sim_protocol_name(p->protocol));
   r->seed = p->seed;
   r->hosts = s.n;
   r->messages = s.nmsgs;
@@ -1022,6 +1148,16 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
     quilt_bootstrap_counters_get(s.boot, &bc);
     r->failovers = (uint32_t)(bc.failovers + s.failovers_before);
   }
+  if (s.hosts)
+    for (uint32_t i = 0; i < s.n; i++)
+      if (s.hosts[i].node) {
+        quilt_node_counters nc;
+        quilt_node_counters_get(s.hosts[i].node, &nc);
+        r->orphaned += nc.orphaned;
+      }
+  quilt_stats_compute(&r->reattach_ms, s.reattach_ms, s.nreattach);
+  free(s.reattach_ms);
+  free(s.tree_mark);
 
   /* Tear down. */
   while (s.q.n > 0) {

@@ -28,9 +28,17 @@
 #include "topo.h"
 
 typedef enum quilt_sim_protocol {
-  QUILT_SIM_QUILT = 0,   /* rules + patches + representatives */
+  QUILT_SIM_QUILT = 0,   /* rules + patches + representatives, joined by
+                            the OMNI overlay tree */
   QUILT_SIM_UNICAST = 1, /* the origin sends a copy to every host */
+  QUILT_SIM_DIRECT = 2,  /* as QUILT, with the direct overlay (every
+                            primary sends to every other) */
+  QUILT_SIM_OMNI = 3,    /* no IPMC: the rules (a `tree` rule) put hosts in
+                            OMNI tree patches (the paper's baseline) */
 } quilt_sim_protocol;
+
+/* The protocol's name in reports and on the command line. */
+const char *quilt_sim_protocol_name(quilt_sim_protocol p);
 
 typedef struct quilt_sim_params {
   const char *scenario;      /* name for reports */
@@ -54,9 +62,12 @@ typedef struct quilt_sim_params {
   uint64_t uplink_bps;
   uint64_t queue_bytes;
   uint64_t check_interval_ns; /* patch-table invariant checks */
+  double churn;              /* this fraction of hosts crashes at random
+                                times during the publications; half of them
+                                (at random) restart 0.2 to 2 s later */
 } quilt_sim_params;
 
-/* Defaults: 200 messages of 256 bytes every 10 ms, 3 s warm-up, 60 s
+/* Defaults: 200 messages of 256 bytes every 10 ms, 6 s warm-up, 60 s
  * drain, no loss, 1 Gbit/s uplinks with 4 MiB queues, a crashed server
  * down for 500 ms. */
 void quilt_sim_params_default(quilt_sim_params *p);

@@ -32,10 +32,14 @@ static void usage(FILE *out) {
           "                    random origins\n"
           "\n"
           "options:\n"
-          "  --protocol P      quilt (rules + IPMC patches + representatives)\n"
-          "                    or unicast (the origin sends a copy to every\n"
-          "                    host); default quilt\n"
-          "  --compare P,Q     run several protocols on the same inputs and\n"
+          "  --protocol P      quilt: rules + IPMC patches + representatives\n"
+          "                      joined by an OMNI tree (the default);\n"
+          "                    direct: the same, representatives joined\n"
+          "                      directly (each sends to every other);\n"
+          "                    omni: one OMNI tree over all hosts, no IPMC\n"
+          "                      (the paper's baseline);\n"
+          "                    unicast: the origin sends a copy to every host\n"
+          "  --compare P,Q,... run several protocols on the same inputs and\n"
           "                    seed, side by side\n"
           "  --seed N          seed of the run (default: from the clock;\n"
           "                    printed, and the same seed replays the run)\n"
@@ -48,6 +52,9 @@ static void usage(FILE *out) {
           "                    patch halfway through the run\n"
           "  --restart-reps-ms MS  with --fail-reps: the crashed hosts restart\n"
           "                    (empty, as new members) after MS\n"
+          "  --churn F         a fraction F (0..1) of the hosts, any role,\n"
+          "                    crash at random times while messages are\n"
+          "                    published; half of them restart 0.2-2 s later\n"
           "  --restart-bootstrap  the bootstrap server crashes a quarter of\n"
           "                    the way through and restarts empty 500 ms\n"
           "                    later; it rebuilds its table from heartbeats\n"
@@ -63,17 +70,20 @@ static void usage(FILE *out) {
 }
 
 static int parse_protocol(const char *s, size_t len, quilt_sim_protocol *p) {
-  if (len == 5 && memcmp(s, "quilt", 5) == 0)
-    *p = QUILT_SIM_QUILT;
-  else if (len == 7 && memcmp(s, "unicast", 7) == 0)
-    *p = QUILT_SIM_UNICAST;
-  else {
-    fprintf(stderr,
-            "%s: unknown protocol '%.*s' (known: quilt, unicast)\n", CMD,
-            (int)len, s);
-    return -1;
+  static const quilt_sim_protocol all[] = {QUILT_SIM_QUILT, QUILT_SIM_DIRECT,
+                                           QUILT_SIM_OMNI, QUILT_SIM_UNICAST};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    const char *name = quilt_sim_protocol_name(all[i]);
+    if (strlen(name) == len && memcmp(s, name, len) == 0) {
+      *p = all[i];
+      return 0;
+    }
   }
-  return 0;
+  fprintf(stderr,
+          "%s: unknown protocol '%.*s' (known: quilt, direct, omni, "
+          "unicast)\n",
+          CMD, (int)len, s);
+  return -1;
 }
 
 static quilt_rules *load_rules(const char *path, const char *text,
@@ -124,7 +134,7 @@ int quilt_cmd_sim(int argc, char **argv) {
     static const char *const valued[] = {
         "--protocol", "--compare", "--seed",     "--messages", "--size",
         "--interval-ms", "--loss", "--clusters", "--site-rtt", "--rules",
-        "--json",     "--plot",    "--restart-reps-ms"};
+        "--json",     "--plot",    "--restart-reps-ms", "--churn"};
     static const char *const bare[] = {"--help", "--fail-reps",
                                        "--restart-bootstrap"};
     int takes_value = -1;
@@ -210,6 +220,10 @@ int quilt_cmd_sim(int argc, char **argv) {
       if (cli_parse_u64(CMD, flag, val, 1, 3600000, &u) < 0)
         return QUILT_EXIT_USAGE;
       p.restart_reps_ns = u * 1000000ULL;
+    } else if (strcmp(flag, "--churn") == 0) {
+      if (cli_parse_double(CMD, flag, val, 0, 1, &d) < 0)
+        return QUILT_EXIT_USAGE;
+      p.churn = d;
     } else if (strcmp(flag, "--restart-bootstrap") == 0) {
       p.restart_bootstrap = 1;
     } else if (strcmp(flag, "--clusters") == 0) {
@@ -283,17 +297,25 @@ int quilt_cmd_sim(int argc, char **argv) {
   static const char unicast_text[] = "* -> unicast\n";
   quilt_rules *unicast_rules =
       load_rules("<unicast rules>", unicast_text, sizeof unicast_text - 1);
-  if (!rules || !unicast_rules) {
+  /* The OMNI baseline: every host in one tree (as many as a tree holds). */
+  static const char omni_text[] = "* -> tree max 4096\n";
+  quilt_rules *omni_rules =
+      load_rules("<omni rules>", omni_text, sizeof omni_text - 1);
+  if (!rules || !unicast_rules || !omni_rules) {
     quilt_rules_del(rules);
     quilt_rules_del(unicast_rules);
+    quilt_rules_del(omni_rules);
     quilt_topo_free(&topo);
     return QUILT_EXIT_USAGE;
   }
 
+  char churn[64] = "";
+  if (p.churn > 0)
+    snprintf(churn, sizeof churn, ", churn %.3f", p.churn);
   printf("quilt sim %s: %u hosts in %u clusters on %u sites, %u messages of "
-         "%u bytes, loss %.4f%s%s%s, seed %llu\n",
+         "%u bytes, loss %.4f%s%s%s%s, seed %llu\n",
          scenario, topo.nhosts, topo.nclusters, topo.nsites, p.messages,
-         p.payload_bytes, p.loss_ppm / 1e6,
+         p.payload_bytes, p.loss_ppm / 1e6, churn,
          p.fail_reps ? ", primaries fail halfway" : "",
          p.restart_reps_ns ? " and restart" : "",
          p.restart_bootstrap ? ", bootstrap server restarts" : "",
@@ -309,7 +331,9 @@ int quilt_cmd_sim(int argc, char **argv) {
   p.scenario = scenario;
   for (size_t i = 0; i < nprotos; i++) {
     p.protocol = protos[i];
-    p.rules = protos[i] == QUILT_SIM_UNICAST ? unicast_rules : rules;
+    p.rules = protos[i] == QUILT_SIM_UNICAST ? unicast_rules
+              : protos[i] == QUILT_SIM_OMNI  ? omni_rules
+                                             : rules;
     rc = quilt_sim_run(&p, &results[i], err, sizeof err);
     done++;
     if (rc != 0) {
@@ -333,6 +357,7 @@ int quilt_cmd_sim(int argc, char **argv) {
     quilt_sim_result_free(&results[i]);
   quilt_rules_del(rules);
   quilt_rules_del(unicast_rules);
+  quilt_rules_del(omni_rules);
   quilt_topo_free(&topo);
   return status;
 }
