@@ -47,6 +47,8 @@
 #define QUILT_NODE_LM_PING_NS (5000 * NS_PER_MS)
 /* A PONG whose token is older than this is not an answer to us. */
 #define QUILT_NODE_PONG_MAX_AGE_NS (10000 * NS_PER_MS)
+/* Overlay trees a primary keeps a view of (one per patch). */
+#define QUILT_NODE_MAX_WAO_TREES 4096
 
 typedef struct nack_entry {
   uint64_t origin;
@@ -120,11 +122,15 @@ struct quilt_node {
   uint64_t lm_due_ns;   /* next round of PINGs */
   int lm_reported;      /* the full vector went out in a heartbeat */
 
-  /* This host's place in the wide-area overlay tree (TREE for tree 0),
-   * used while it is its patch's primary; without one the overlay is
-   * direct (a copy to every other primary). */
-  quilt_msg_tree wao_view;
-  int has_wao_view;
+  /* This host's place in the wide-area overlay trees, one per root patch
+   * (TREE for QUILT_WIRE_TREE_WAO | root), used while it is its patch's
+   * primary.  Without the view rooted at its own patch, a primary sends its
+   * patch's messages directly to every other primary. */
+  struct wao_view {
+    uint32_t root;
+    quilt_msg_tree view;
+  } *wviews;
+  uint32_t nwviews, cap_wviews;
 
   paged wao;     /* PEERS: the primaries of all patches */
   paged mtab;    /* MEMBERS: the members of this host's patch */
@@ -248,21 +254,21 @@ static const quilt_wire_peer *peer_by_node(const quilt_node *n, uint64_t id) {
   return NULL;
 }
 
-static int wao_tree_mode(const quilt_node *n) {
-  return is_primary(n) && n->has_wao_view;
+static struct wao_view *wao_view_of(const quilt_node *n, uint32_t root) {
+  for (uint32_t i = 0; i < n->nwviews; i++)
+    if (n->wviews[i].root == root)
+      return &n->wviews[i];
+  return NULL;
 }
 
-/* Sends buf to this primary's neighbours in the overlay tree except
- * `except` (NULL: none); returns how many copies went out. */
-static uint32_t send_to_wao_tree(quilt_node *n, const uint8_t *buf,
-                                 size_t len, const quilt_addr *except) {
-  const quilt_msg_tree *v = &n->wao_view;
+/* Sends buf down the overlay tree rooted at `root` (to this primary's
+ * children in it) except to `except` (NULL: none); returns the copies
+ * sent. */
+static uint32_t send_to_wao_tree(quilt_node *n, const struct wao_view *w,
+                                 const uint8_t *buf, size_t len,
+                                 const quilt_addr *except) {
+  const quilt_msg_tree *v = &w->view;
   uint32_t sent = 0;
-  if (v->parent.id != 0 && v->parent.id != n->cfg.id &&
-      !(except && quilt_addr_eq(except, &v->parent.addr))) {
-    quilt__node_send(n, &v->parent.addr, buf, len);
-    sent++;
-  }
   for (unsigned i = 0; i < v->nchildren; i++) {
     if (v->children[i].id == n->cfg.id ||
         (except && quilt_addr_eq(except, &v->children[i].addr)))
@@ -349,10 +355,7 @@ static void ann_fire(quilt_node *n, announcer *a, int wao, uint64_t now) {
     if (!len)
       break;
     if (wao) {
-      if (wao_tree_mode(n))
-        send_to_wao_tree(n, n->buf, len, NULL);
-      else
-        send_to_overlay(n, n->buf, len);
+      send_to_overlay(n, n->buf, len);
     } else if (n->proto) {
       n->proto->send_all(n, n->pstate, n->buf, len, now);
     }
@@ -566,18 +569,36 @@ static size_t encode_forwarded(quilt_node *n, const quilt_msg_data *d) {
   return encode(n, &m);
 }
 
-/* Sends a message on over the wide-area overlay: to every other primary
- * (direct), or along the overlay tree except back where it came from. */
+/* Sends a message of this primary's patch onto the wide-area overlay: down
+ * the overlay tree rooted here, or, without that tree's view, directly to
+ * every other primary.  Its SESSION bursts go to every primary directly in
+ * both cases, so that a primary under a relay that failed learns of the
+ * message from its root within milliseconds and NACKs the root. */
 static void forward_to_overlay(quilt_node *n, const quilt_msg_data *d,
-                               const quilt_addr *from, uint64_t now) {
+                               uint64_t now) {
   size_t len = encode_forwarded(n, d);
   if (!len)
     return;
-  if (wao_tree_mode(n))
-    n->ctr.forwarded += send_to_wao_tree(n, n->buf, len, from);
+  const struct wao_view *w = wao_view_of(n, n->pi.patch_id);
+  if (w)
+    n->ctr.forwarded += send_to_wao_tree(n, w, n->buf, len, NULL);
   else
     n->ctr.forwarded += send_to_overlay(n, n->buf, len);
   ann_touch(n, &n->wao_ann, d->origin, now);
+}
+
+/* Relays a message of another patch down the overlay tree rooted at that
+ * patch (nothing when this primary has no view of it: a leaf, or a view
+ * not yet received, whose children learn of the message from the root's
+ * SESSIONs). */
+static void relay_on_overlay(quilt_node *n, const quilt_msg_data *d,
+                             const quilt_addr *from) {
+  const struct wao_view *w = wao_view_of(n, d->origin_patch);
+  if (!w || w->view.nchildren == 0)
+    return;
+  size_t len = encode_forwarded(n, d);
+  if (len)
+    n->ctr.forwarded += send_to_wao_tree(n, w, n->buf, len, from);
 }
 
 static void inject_into_patch(quilt_node *n, const quilt_msg_data *d,
@@ -700,7 +721,7 @@ static void note_server(quilt_node *n, uint64_t sender) {
   n->mtab.epoch = 0;
   n->mtab.complete = 0;
   n->lm.epoch = 0;
-  n->wao_view.epoch = 0;
+  n->nwviews = 0; /* the new server sends its own trees */
 }
 
 static void handle_patch_info(quilt_node *n, const quilt_msg_patch_info *pi,
@@ -1005,38 +1026,43 @@ static void handle_pong(quilt_node *n, const quilt_msg *m, uint64_t now) {
     }
 }
 
-/* The wide-area overlay tree view (tree 0): kept whatever the role, used
- * while primary.  A primary tells each new neighbour what it holds. */
+/* A view of one overlay tree (kept whatever the role, used while
+ * primary).  Children that are new in a tree rooted elsewhere are told
+ * what this primary holds of that root's origins by the root's own SESSION
+ * bursts; a new child in the tree rooted here is told now. */
 static void handle_wao_tree(quilt_node *n, const quilt_msg_tree *t,
                             uint64_t now) {
   (void)now;
-  if (n->has_wao_view && t->epoch < n->wao_view.epoch)
+  uint32_t root = QUILT_WIRE_TREE_WAO_ROOT(t->tree);
+  struct wao_view *w = wao_view_of(n, root);
+  if (w && t->epoch < w->view.epoch)
     return; /* stale */
-  quilt_msg_tree old = n->wao_view;
-  int had = n->has_wao_view;
-  n->wao_view = *t;
-  n->has_wao_view = 1;
-  if (!is_primary(n))
-    return;
-  const quilt_wire_node *nb[QUILT_WIRE_MAX_CHILDREN + 1];
-  unsigned k = 0;
-  if (t->parent.id != 0)
-    nb[k++] = &t->parent;
-  for (unsigned i = 0; i < t->nchildren; i++)
-    nb[k++] = &t->children[i];
-  for (unsigned i = 0; i < k; i++) {
-    int known = 0;
-    if (had) {
-      if (old.parent.id == nb[i]->id &&
-          quilt_addr_eq(&old.parent.addr, &nb[i]->addr))
-        known = 1;
-      for (unsigned j = 0; j < old.nchildren && !known; j++)
-        if (old.children[j].id == nb[i]->id &&
-            quilt_addr_eq(&old.children[j].addr, &nb[i]->addr))
-          known = 1;
+  if (!w) {
+    if (n->nwviews == QUILT_NODE_MAX_WAO_TREES)
+      return;
+    if (n->nwviews == n->cap_wviews) {
+      uint32_t cap = n->cap_wviews ? n->cap_wviews * 2 : 8;
+      struct wao_view *a = realloc(n->wviews, cap * sizeof *a);
+      if (!a)
+        return; /* the server re-sends views */
+      n->wviews = a;
+      n->cap_wviews = cap;
     }
-    if (!known && nb[i]->id != n->cfg.id)
-      quilt__node_announce_all_to(n, &nb[i]->addr);
+    w = &n->wviews[n->nwviews++];
+    memset(w, 0, sizeof *w);
+    w->root = root;
+  }
+  quilt_msg_tree old = w->view;
+  w->view = *t;
+  if (!is_primary(n) || root != n->pi.patch_id)
+    return;
+  for (unsigned i = 0; i < t->nchildren; i++) {
+    int known = 0;
+    for (unsigned j = 0; j < old.nchildren && !known; j++)
+      known = old.children[j].id == t->children[i].id &&
+              quilt_addr_eq(&old.children[j].addr, &t->children[i].addr);
+    if (!known && t->children[i].id != n->cfg.id)
+      quilt__node_announce_all_to(n, &t->children[i].addr);
   }
 }
 
@@ -1093,7 +1119,7 @@ static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
     return;
   }
   if (d->origin_patch == n->pi.patch_id) {
-    forward_to_overlay(n, d, NULL, now);
+    forward_to_overlay(n, d, now);
     /* Where it is one datagram, the primary announces its patch's
      * messages in the patch too: should the origin die before its own
      * SESSIONs go out, members that lost the message still learn that it
@@ -1107,11 +1133,10 @@ static void bridge(quilt_node *n, const quilt_msg_data *d, uint64_t sender,
             (!(d->flags & QUILT_DATA_REPAIR) ||
              (d->flags & QUILT_DATA_FORWARDED)))) {
     inject_into_patch(n, d, now);
-    /* In the overlay tree, a primary is also a relay: the message goes on
-     * to its other tree neighbours (each primary relays a message once, the
-     * first time it gets it, so the flooding ends). */
-    if (wao_tree_mode(n))
-      forward_to_overlay(n, d, from, now);
+    /* In the overlay tree rooted at the message's patch, a primary is also
+     * a relay: the message goes on to its children there (once, the first
+     * time this primary gets it). */
+    relay_on_overlay(n, d, from);
   }
 }
 
@@ -1269,7 +1294,7 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
     break;
   case QUILT_MSG_TREE:
     note_server(n, m.hdr.sender);
-    if (m.u.tree.tree == 0)
+    if (QUILT_WIRE_TREE_IS_WAO(m.u.tree.tree))
       handle_wao_tree(n, &m.u.tree, now);
     else if (n->joined && n->proto && n->proto->handle &&
              m.u.tree.tree == n->pi.patch_id)
@@ -1484,6 +1509,7 @@ void quilt_node_del(quilt_node *n) {
   paged_reset(&n->mtab);
   free(n->greeted);
   free(n->wao_server_addr);
+  free(n->wviews);
   free(n->nacks);
   free(n->repairs);
   free(n->patch_ann.origins);

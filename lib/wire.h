@@ -131,8 +131,9 @@ typedef struct quilt_msg_landmarks {
 } quilt_msg_landmarks;
 
 /* TREE: the receiver's neighbourhood in one tree, as the bootstrap server
- * computed it.  tree is the patch id of a tree patch, or 0 for the
- * wide-area overlay among the primaries.  A node id of 0 means none (the
+ * computed it.  tree is the patch id of a tree patch, or
+ * QUILT_WIRE_TREE_WAO | p for the wide-area overlay tree rooted at patch p
+ * (its nodes are the patches' primaries).  A node id of 0 means none (the
  * root has no parent; a child of the root no grandparent).  A newer epoch
  * replaces the view. */
 typedef struct quilt_msg_tree {
@@ -144,6 +145,13 @@ typedef struct quilt_msg_tree {
   uint8_t nchildren; /* <= QUILT_WIRE_MAX_CHILDREN and <= degree */
   quilt_wire_node children[QUILT_WIRE_MAX_CHILDREN];
 } quilt_msg_tree;
+
+/* TREE.tree for the wide-area overlay: one tree per root patch, the tree
+ * the messages of that patch's origins travel (the Quilt paper's WAO: an
+ * OMNI tree whose root is the representative of the source's patch). */
+#define QUILT_WIRE_TREE_WAO 0x80000000u
+#define QUILT_WIRE_TREE_IS_WAO(t) (((t) & QUILT_WIRE_TREE_WAO) != 0)
+#define QUILT_WIRE_TREE_WAO_ROOT(t) ((t) & ~QUILT_WIRE_TREE_WAO)
 
 /* ORPHAN: a host whose tree parent stopped answering asks the server for a
  * new place (the server re-attaches it, grandparent first). */
