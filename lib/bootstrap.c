@@ -171,7 +171,7 @@ struct quilt_bootstrap {
   int wao_dirty;   /* the primaries changed */
   uint32_t lm_serial;
   uint32_t pos_gen;
-  uint32_t tree_epoch; /* low 24 bits of the latest tree epoch */
+  uint32_t epoch_clock; /* low 24 bits of the latest epoch (next_epoch) */
   uint64_t lm_due_ns, tree_due_ns, refresh_due_ns;
   uint32_t refresh_slice;
   quilt_rng rng;
@@ -207,6 +207,17 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->tree_rebuild_rounds = 32;
   c->tree_improve_rounds = 4;
   c->tree_refresh_ns = 5000 * NS_PER_MS;
+}
+
+/* Every epoch the server announces -- of a patch (PATCH_INFO), a member
+ * list, a landmark list, a tree -- comes from this one clock: the
+ * incarnation in the top byte, a counter below.  So a patch, group or
+ * tree made anew under an id that was used before (a host heard from
+ * again after it was dropped brings its old patch id back) still counts
+ * up for every host that knew the old one. */
+static uint32_t next_epoch(quilt_bootstrap *b) {
+  b->epoch_clock = (b->epoch_clock + 1) & 0xFFFFFFu;
+  return ((uint32_t)b->cfg.incarnation << 24) | b->epoch_clock;
 }
 
 /* ---- sending ---- */
@@ -361,7 +372,7 @@ static uint32_t group_get(quilt_bootstrap *b, uint32_t id) {
   g->used = 1;
   g->id = id;
   quilt_lm_set_init(&g->lm);
-  g->lm_epoch = (uint32_t)b->cfg.incarnation << 24;
+  g->lm_epoch = next_epoch(b);
   return slot;
 }
 
@@ -419,7 +430,7 @@ static void send_landmarks(quilt_bootstrap *b, uint32_t hslot) {
  * landmark_period, leaves only with its host). */
 static void lm_broadcast(quilt_bootstrap *b, uint32_t gslot, uint64_t now) {
   grp *g = &b->groups[gslot];
-  g->lm_epoch++;
+  g->lm_epoch = next_epoch(b);
   g->lm_dirty = 0;
   g->lm_changed_ns = now;
   quilt_lm_clear_candidates(&g->lm); /* measured against the old list */
@@ -504,12 +515,6 @@ static uint32_t host_degree(const quilt_bootstrap *b, const host *h) {
   return d > TREE_MAX_DEGREE ? TREE_MAX_DEGREE : d;
 }
 
-static uint32_t next_tree_epoch(quilt_bootstrap *b) {
-  /* One counter for all trees, so that a tree made anew (a patch id used
-   * again) still counts up for its hosts. */
-  b->tree_epoch = (b->tree_epoch + 1) & 0xFFFFFFu;
-  return ((uint32_t)b->cfg.incarnation << 24) | b->tree_epoch;
-}
 
 static int is_wao(const tree *tr) { return tr->id == 0; }
 
@@ -597,7 +602,7 @@ static tree *tree_new(quilt_bootstrap *b, uint32_t id, uint32_t gslot,
   tr->id = id;
   tr->gslot = gslot;
   tr->pslot = pslot;
-  tr->epoch = next_tree_epoch(b);
+  tr->epoch = next_epoch(b);
   tr->rebuild_due_ns = UINT64_MAX;
   return tr;
 }
@@ -858,7 +863,7 @@ static void flush_views(quilt_bootstrap *b, tree *tr) {
     if (h == tr->nodes[i].sent_hash)
       continue;
     if (!bumped) {
-      tr->epoch = next_tree_epoch(b);
+      tr->epoch = next_epoch(b);
       bumped = 1;
     }
     m.u.tree.epoch = tr->epoch;
@@ -1143,7 +1148,7 @@ static void members_changed(quilt_bootstrap *b, patch *p, uint64_t now) {
 
 /* Sends p's member list, in pages, to each of its members. */
 static void send_members(quilt_bootstrap *b, patch *p) {
-  p->members_epoch++;
+  p->members_epoch = next_epoch(b);
   uint32_t total = p->nmembers > UINT16_MAX ? UINT16_MAX : p->nmembers;
   for (uint32_t at = 0; at < total;) {
     quilt_msg m;
@@ -1238,7 +1243,7 @@ static uint32_t patch_new(quilt_bootstrap *b, uint32_t group,
   p->nkeys = mt->nkeys;
   memcpy(p->keys, mt->keys, sizeof p->keys);
   p->max_members = mt->max_members;
-  p->epoch = (uint32_t)b->cfg.incarnation << 24;
+  p->epoch = next_epoch(b);
   p->members_epoch = p->epoch;
   p->widx = NO_SLOT;
   p->used = 1;
@@ -1301,7 +1306,7 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot,
   if (!was_rep)
     return;
   fill_reps(b, p);
-  p->epoch++;
+  p->epoch = next_epoch(b);
   if (failed)
     b->ctr.failovers++;
   tell_patch(b, p);
@@ -1392,14 +1397,14 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
       } else {
         p->reps[p->nreps++] = slot;
       }
-      p->epoch++;
+      p->epoch = next_epoch(b);
       if (!had_primary || p->reps[0] == slot)
         peers_changed(b, now);
       had_primary = 1;
     }
   }
   if (fill_reps(b, p) > 0) {
-    p->epoch++;
+    p->epoch = next_epoch(b);
     /* The existing representatives learn of the newcomer. */
     for (uint32_t i = 0; i + 1 < p->nreps; i++)
       send_patch_info(b, p->reps[i]);
@@ -1501,7 +1506,7 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
     if (quilt_lm_find(&g->lm, slot) >= 0)
       g->lm_dirty = 1;
     if (is_rep(hp, slot)) {
-      hp->epoch++;
+      hp->epoch = next_epoch(b);
       tell_patch(b, hp);
       if (role_of(hp, slot) == QUILT_ROLE_PRIMARY)
         peers_changed(b, now);

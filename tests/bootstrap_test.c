@@ -33,6 +33,7 @@
 #include "euid.h"
 #include "proto.h"
 #include "quilt.h"
+#include "rng.h"
 #include "rules.h"
 #include "wire.h"
 
@@ -1969,6 +1970,109 @@ static void test_tree_restart(void **state) {
   fx_del(f);
 }
 
+/* Trees under churn: two groups, tree patches split at 12, ipmc patches
+ * for the overlay tree; hosts join, die, leave, come back, change uplink
+ * (degree bounds up and down) and move patch (region), send ORPHANs right
+ * and wrong; check() -- omni's invariants and exact spans included --
+ * after every step, and at the end every view the hosts hold agrees. */
+static void test_tree_churn(void **state) {
+  (void)state;
+  fx *f = fx_rtts("ipmc == yes -> ipmc by domain\n"
+                  "* -> tree by region max 12\n");
+  enum { N = 90 };
+  quilt_rng r;
+  quilt_rng_init(&r, 77, 7);
+  uint32_t g1 = f->group, g2 = quilt_group_id("churn-2");
+  for (int i = 0; i < N; i++) {
+    f->group = i % 3 == 2 ? g2 : g1;
+    quilt_euid e = i % 4 == 0 ? lan((uint32_t)(i % 8)) : treeh(0);
+    e.region = (uint32_t)(i % 2);
+    e.bw_kbps = 50000u + quilt_rng_below(&r, 900000);
+    bhost *h = add_at(f, 1 + (uint64_t)i, e, (int32_t)quilt_rng_below(&r, 20000),
+                      (int32_t)quilt_rng_below(&r, 20000));
+    join_ok(f, h);
+    run_until(f, f->now + 3 * MS);
+  }
+  for (int step = 0; step < 400; step++) {
+    bhost *h = &f->h[quilt_rng_below(&r, N)];
+    switch (quilt_rng_below(&r, 8)) {
+    case 0: /* dies */
+      h->alive = 0;
+      break;
+    case 1: /* leaves or comes back */
+      if (h->alive)
+        assert_int_equal(leave(f, h), 0);
+      else if (join(f, h) != 0)
+        fail_msg("rejoin of %llu refused", (unsigned long long)h->id);
+      break;
+    case 2: /* another uplink: another degree bound */
+      h->euid.bw_kbps = 50000u + quilt_rng_below(&r, 3000000);
+      if (h->alive)
+        assert_int_equal(heartbeat(f, h), 0);
+      break;
+    case 3: /* another region: another patch */
+      if (!h->euid.ipmc && h->alive) {
+        h->euid.region ^= 1;
+        assert_int_equal(join(f, h), 0);
+      }
+      break;
+    case 4: /* ORPHAN naming its parent */
+    case 5:
+      if (h->alive && h->ntree[1] && h->view[1].parent.id)
+        assert_int_equal(orphan(f, h, h->view[1].tree, h->view[1].parent.id),
+                         0);
+      if (h->alive && h->ntree[0] && h->view[0].parent.id)
+        assert_int_equal(orphan(f, h, 0, h->view[0].parent.id), 0);
+      break;
+    case 6: /* ORPHAN naming anyone */
+      if (h->alive && h->ntree[1])
+        assert_int_equal(
+            orphan(f, h, h->view[1].tree, 1 + quilt_rng_below(&r, N)), 0);
+      break;
+    default:
+      break;
+    }
+    run_until(f, f->now + quilt_rng_below(&r, 300) * MS);
+  }
+  /* Quiet: the rest come back (heartbeats), and every view agrees. */
+  for (int i = 0; i < N; i++)
+    if (!f->h[i].alive && f->h[i].joined) {
+      f->h[i].alive = 1;
+      f->h[i].next_hb_ns = f->now + 1 * MS;
+    }
+  run_until(f, f->now + 2 * f->cfg.tree_refresh_ns);
+  quilt_bootstrap_counters k = counters(f);
+  printf("bootstrap churn: %llu builds, %llu inserts, %llu removes, %llu "
+         "orphans, %llu TREE, %llu landmark lists\n",
+         (unsigned long long)k.tree_builds, (unsigned long long)k.tree_inserts,
+         (unsigned long long)k.tree_removes, (unsigned long long)k.orphans,
+         (unsigned long long)k.tree_msgs,
+         (unsigned long long)k.landmark_changes);
+  assert_true(k.tree_removes > 0 && k.orphans > 0);
+  for (size_t p = 0; p < quilt_bootstrap_patch_count(f->b); p++) {
+    quilt_bootstrap_patch bp;
+    quilt_bootstrap_patch_get(f->b, p, &bp);
+    if (bp.protocol != (unsigned)proto_id("tree"))
+      continue;
+    bhost *set[N];
+    size_t n = members_of(f, bp.patch_id, set);
+    assert_int_equal(n, bp.members);
+    check_views(f, 1, bp.patch_id, set, n);
+  }
+  for (int gi = 0; gi < 2; gi++) {
+    bhost *prim[N];
+    size_t n = 0;
+    for (size_t p = 0; p < quilt_bootstrap_patch_count(f->b); p++) {
+      quilt_bootstrap_patch bp;
+      quilt_bootstrap_patch_get(f->b, p, &bp);
+      if (bp.group == (gi ? g2 : g1))
+        prim[n++] = host_by_id(f, bp.reps[0]);
+    }
+    check_views(f, 0, 0, prim, n);
+  }
+  fx_del(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -2005,6 +2109,7 @@ int main(void) {
       cmocka_unit_test(test_tree_refresh),
       cmocka_unit_test(test_tree_bounded_work),
       cmocka_unit_test(test_tree_restart),
+      cmocka_unit_test(test_tree_churn),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
