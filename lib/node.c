@@ -42,6 +42,7 @@
  * front of either keep their mappings and filters open (UDP mappings live
  * for 30 s or more: RFC 4787 REQ-5). */
 #define QUILT_NODE_PUNCH_INTERVAL_NS (15000 * NS_PER_MS)
+#define QUILT_NODE_PUNCH_RETRY_NS (1000 * NS_PER_MS)
 /* Landmarks are pinged this often; the smallest RTT seen is kept (queueing
  * only ever adds to a sample). */
 #define QUILT_NODE_LM_PING_NS (5000 * NS_PER_MS)
@@ -109,6 +110,7 @@ struct quilt_node {
   unsigned join_backoff;
   uint64_t server_id; /* node id of the bootstrap server we hear from */
   uint64_t punch_due_ns; /* next greeting of the other primaries */
+  uint64_t punch_full_ns; /* next greeting of all of them */
   uint8_t *greeted;      /* per entry of wao: a greeting came from it */
   uint32_t ngreeted;
   quilt_addr *wao_server_addr; /* per entry of wao: the address the server
@@ -628,18 +630,47 @@ static void touch_one(void *arg, const quilt_origin_view *v) {
  * port-restricted NAT admits packets only from where its host has sent
  * (RFC 4787), so this punches the hole the overlay's traffic comes
  * through. */
-static void punch_peers(quilt_node *n, uint64_t now) {
-  n->punch_due_ns = now + QUILT_NODE_PUNCH_INTERVAL_NS;
-  if (!is_primary(n))
-    return;
+static size_t encode_greeting(quilt_node *n) {
   quilt_msg m;
   msg_init(n, &m, QUILT_MSG_SESSION);
   m.u.session.count = 1;
   m.u.session.entries[0].origin = n->cfg.id;
   m.u.session.entries[0].seq = n->seq;
-  size_t len = encode(n, &m);
-  if (len)
-    send_to_overlay(n, n->buf, len);
+  return encode(n, &m);
+}
+
+/* Greets the other primaries: all of them every QUILT_NODE_PUNCH_INTERVAL_NS
+ * (full), and, every QUILT_NODE_PUNCH_RETRY_NS in between, those not yet
+ * heard from since the table changed: a greeting lost, or dropped by the
+ * peer's NAT before the peer's own greeting opened it, is retried within a
+ * second instead of at the next full round. */
+static void punch_peers_ex(quilt_node *n, uint64_t now, int full) {
+  if (full)
+    n->punch_full_ns = now + QUILT_NODE_PUNCH_INTERVAL_NS;
+  n->punch_due_ns = n->punch_full_ns;
+  if (!is_primary(n))
+    return;
+  size_t len = encode_greeting(n);
+  if (!len)
+    return;
+  int silent = 0;
+  for (uint32_t p = 0; p < n->wao.n; p++) {
+    const quilt_wire_peer *e = &n->wao.entries[p];
+    if (e->patch_id == n->pi.patch_id || e->node.id == n->cfg.id)
+      continue;
+    int heard = p < n->ngreeted && n->greeted[p];
+    if (!full && heard)
+      continue;
+    if (!heard)
+      silent = 1;
+    quilt__node_send(n, &e->node.addr, n->buf, len);
+  }
+  if (silent && now + QUILT_NODE_PUNCH_RETRY_NS < n->punch_due_ns)
+    n->punch_due_ns = now + QUILT_NODE_PUNCH_RETRY_NS;
+}
+
+static void punch_peers(quilt_node *n, uint64_t now) {
+  punch_peers_ex(n, now, 1);
 }
 
 /* A primary (new, or with new peers) tells the overlay what it holds of
@@ -1186,6 +1217,11 @@ static void handle_session(quilt_node *n, const quilt_addr *from,
     }
     if (at < n->ngreeted && !n->greeted[at]) {
       n->greeted[at] = 1;
+      /* Answer a first greeting with one: the greeter then hears this
+       * primary too and stops retrying. */
+      size_t glen = encode_greeting(n);
+      if (glen)
+        quilt__node_send(n, &n->wao.entries[at].node.addr, n->buf, glen);
       touch_own_patch_origins(n, now);
     }
   }
@@ -1387,7 +1423,7 @@ void quilt_node_handle_expiry(quilt_node *n, uint64_t now) {
   if (n->patch_ann.due_ns <= now)
     ann_fire(n, &n->patch_ann, 0, now);
   if (is_primary(n) && n->punch_due_ns <= now)
-    punch_peers(n, now);
+    punch_peers_ex(n, now, n->punch_full_ns <= now);
   if (n->wao_ann.due_ns <= now) {
     if (is_primary(n))
       ann_fire(n, &n->wao_ann, 1, now);
