@@ -147,6 +147,9 @@ struct quilt_node {
   uint32_t nmembers, cap_members;
 
   quilt_node_counters ctr;
+  /* quilt__node_set_proto_config: per protocol, its settings */
+  uint8_t proto_cfg[QUILT_PROTO__COUNT][QUILT_NODE_PROTO_CONFIG_MAX];
+  uint16_t proto_cfg_len[QUILT_PROTO__COUNT];
   uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
 };
 
@@ -1554,4 +1557,38 @@ void quilt_node_del(quilt_node *n) {
   free(n->wao_ann.remaining);
   free(n->members);
   free(n);
+}
+
+/* ---- for protocol implementations: settings, state, retention ---- */
+
+int quilt__node_set_proto_config(quilt_node *n, unsigned protocol,
+                                 const void *cfg, size_t len) {
+  if (protocol >= QUILT_PROTO__COUNT || len > QUILT_NODE_PROTO_CONFIG_MAX ||
+      (len > 0 && !cfg))
+    return QUILT_ERR_INVAL;
+  if (len > 0)
+    memcpy(n->proto_cfg[protocol], cfg, len);
+  n->proto_cfg_len[protocol] = (uint16_t)len;
+  return 0;
+}
+
+const void *quilt__node_proto_config(const quilt_node *n, unsigned protocol,
+                                     size_t *len) {
+  if (protocol >= QUILT_PROTO__COUNT || n->proto_cfg_len[protocol] == 0) {
+    *len = 0;
+    return NULL;
+  }
+  *len = n->proto_cfg_len[protocol];
+  return n->proto_cfg[protocol];
+}
+
+void *quilt__node_proto_state(const quilt_node *n, unsigned protocol) {
+  if (!n->joined || !n->proto || n->pi.protocol != protocol)
+    return NULL;
+  return n->pstate;
+}
+
+int quilt__node_lookup(quilt_node *n, uint64_t origin, uint64_t seq,
+                       uint64_t now, quilt_msg_data *out) {
+  return quilt_delivery_lookup(n->dlv, origin, seq, now, out);
 }

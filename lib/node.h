@@ -168,4 +168,24 @@ const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n);
 void quilt__node_reattached(quilt_node *n, uint64_t silent_ns);
 void quilt__node_orphaned(quilt_node *n);
 
+/* Settings a driver hands a protocol before the host joins (the mesh's
+ * stream profile, lib/mesh.h): copied into the node (at most
+ * QUILT_NODE_PROTO_CONFIG_MAX bytes per protocol), kept across patch
+ * changes, read by the protocol when it starts.  Returns 0, or
+ * QUILT_ERR_INVAL (unknown protocol id, len too large). */
+#define QUILT_NODE_PROTO_CONFIG_MAX 256
+int quilt__node_set_proto_config(quilt_node *n, unsigned protocol,
+                                 const void *cfg, size_t len);
+/* The settings given for protocol, or NULL (*len 0) when none were. */
+const void *quilt__node_proto_config(const quilt_node *n, unsigned protocol,
+                                     size_t *len);
+/* The running protocol's state when the host is in a patch of `protocol`,
+ * else NULL (for the protocol's own inspection functions). */
+void *quilt__node_proto_state(const quilt_node *n, unsigned protocol);
+/* A message from the retention buffer (lib/delivery.h,
+ * quilt_delivery_lookup): returns 1 and fills *out (payload valid until the
+ * node next changes), or 0 when it is not held. */
+int quilt__node_lookup(quilt_node *n, uint64_t origin, uint64_t seq,
+                       uint64_t now_ns, quilt_msg_data *out);
+
 #endif /* QUILT_NODE_H */
