@@ -252,6 +252,10 @@ static int encoded_len(const quilt_donet_msg *m) {
   }
 }
 
+int quilt_donet_encoded_len(const quilt_donet_msg *m) {
+  return encoded_len(m);
+}
+
 int quilt_donet_encode(const quilt_donet_msg *m, uint8_t *buf, size_t cap) {
   int n = encoded_len(m);
   if (n < 0)
@@ -1432,6 +1436,14 @@ static void pull(quilt_donet *d, uint64_t now) {
   uint64_t lo = d->play_next;
   if (hi - lo >= d->W)
     lo = (uint64_t)hi - d->W + 1;
+  if (d->cfg.fetch_span) {
+    /* Nothing at or past the oldest wanted segment + fetch_span. */
+    uint64_t want = lo;
+    while (want <= hi && have(d, (uint32_t)want))
+      want++;
+    if ((uint64_t)hi >= want + d->cfg.fetch_span)
+      hi = (uint32_t)(want + d->cfg.fetch_span - 1);
+  }
 
   quilt_donet_sched_seg segs[QUILT_DONET_MAX_WINDOW];
   size_t nsegs = 0;
@@ -1693,6 +1705,10 @@ void quilt_donet_handle_expiry(quilt_donet *d, uint64_t now) {
     d->next_gossip = next_tick(d->next_gossip, d->cfg.gossip_period_ns, now);
   }
   assert(quilt_donet_expiry(d) > now);
+}
+
+void quilt_donet_set_fetch_span(quilt_donet *d, uint32_t segments) {
+  d->cfg.fetch_span = segments;
 }
 
 void quilt_donet_leave(quilt_donet *d, uint64_t now) {

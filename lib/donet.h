@@ -203,6 +203,10 @@ int quilt_donet_decode(uint8_t type, const uint8_t *body, size_t len,
  * error. */
 int quilt_donet_encode(const quilt_donet_msg *m, uint8_t *buf, size_t cap);
 
+/* Body length quilt_donet_encode would produce for m, or QUILT_ERR_INVAL
+ * for a message decode would refuse. */
+int quilt_donet_encoded_len(const quilt_donet_msg *m);
+
 /* Whether two decoded messages are equal (the fields the type uses). */
 int quilt_donet_msg_equal(const quilt_donet_msg *a, const quilt_donet_msg *b);
 
@@ -335,6 +339,13 @@ typedef struct quilt_donet_config {
   uint64_t reject_backoff_ns;      /* a candidate that rejected or did not
                                       answer is not asked again before this */
   uint64_t refine_period_ns;       /* partner refinement period; 0 = never */
+
+  uint32_t fetch_span; /* 0, or: segments are requested only below the
+                          oldest one the node still wants (not held, not
+                          yet played) + fetch_span, so that a driver whose
+                          delivery holds at most that many messages behind
+                          a gap never receives one it must drop (lib/mesh.c)
+                          [R] */
 } quilt_donet_config;
 
 /* Fills cfg with the defaults (id, addr, seed and source flag zero): the
@@ -390,6 +401,9 @@ int quilt_donet_publish(quilt_donet *d, uint32_t seg, uint64_t now_ns);
 
 /* Sets the stream clock: segment |seg| has time |ts_ns| (see above). */
 void quilt_donet_set_clock(quilt_donet *d, uint32_t seg, uint64_t ts_ns);
+
+/* Changes cfg.fetch_span (0: no limit but the window). */
+void quilt_donet_set_fetch_span(quilt_donet *d, uint32_t segments);
 
 /* When the core next needs quilt_donet_handle_expiry (absolute ns). */
 uint64_t quilt_donet_expiry(const quilt_donet *d);

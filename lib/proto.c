@@ -7,12 +7,14 @@ static const quilt_proto_ops *const table[QUILT_PROTO__COUNT] = {
     [QUILT_PROTO_IPMC] = &quilt_proto_ipmc,
     [QUILT_PROTO_UNICAST] = &quilt_proto_unicast,
     [QUILT_PROTO_TREE] = &quilt_proto_tree,
+    [QUILT_PROTO_MESH] = &quilt_proto_mesh,
 };
 
 static const char *const names[QUILT_PROTO__COUNT] = {
     [QUILT_PROTO_IPMC] = "ipmc",
     [QUILT_PROTO_UNICAST] = "unicast",
     [QUILT_PROTO_TREE] = "tree",
+    [QUILT_PROTO_MESH] = "mesh",
 };
 
 const quilt_proto_ops *quilt_proto_get(unsigned id) {

@@ -29,6 +29,7 @@ enum {
   QUILT_PROTO_IPMC = 0,
   QUILT_PROTO_UNICAST = 1,
   QUILT_PROTO_TREE = 2,
+  QUILT_PROTO_MESH = 3,
   QUILT_PROTO__COUNT
 };
 
@@ -107,5 +108,6 @@ const char *const *quilt_proto_names(size_t *count);
 extern const quilt_proto_ops quilt_proto_ipmc;
 extern const quilt_proto_ops quilt_proto_unicast;
 extern const quilt_proto_ops quilt_proto_tree;
+extern const quilt_proto_ops quilt_proto_mesh;
 
 #endif /* QUILT_PROTO_H */

@@ -393,7 +393,15 @@ int quilt_wire_decode(quilt_msg *m, const uint8_t *buf, size_t len) {
     rc = decode_orphan(&r, &m->u.orphan);
     break;
   default:
-    return QUILT_ERR_MALFORMED;
+    if (!QUILT_MSG_IS_MESH(m->hdr.type))
+      return QUILT_ERR_MALFORMED;
+    /* The mesh's bodies: the same rules (every length and count checked,
+     * one encoding, no trailing bytes), enforced by their own codec. */
+    rc = quilt_donet_decode(m->hdr.type, buf + r.pos, r.len - r.pos,
+                            &m->u.donet);
+    if (rc == 0)
+      r.pos = r.len;
+    break;
   }
   if (rc != 0)
     return rc;
@@ -566,8 +574,15 @@ static int check_msg(const quilt_msg *m, size_t *body_len) {
     *body_len = WIRE_SESSION_FIXED + (size_t)s->count * WIRE_SESSION_ENTRY_LEN;
     return 0;
   }
-  default:
-    return QUILT_ERR_INVAL;
+  default: {
+    if (!QUILT_MSG_IS_MESH(m->hdr.type) || m->u.donet.type != m->hdr.type)
+      return QUILT_ERR_INVAL;
+    int n = quilt_donet_encoded_len(&m->u.donet);
+    if (n < 0)
+      return QUILT_ERR_INVAL;
+    *body_len = (size_t)n;
+    return 0;
+  }
   }
 }
 
@@ -672,7 +687,15 @@ static void encode_body(wire_writer *w, const quilt_msg *m) {
     }
     break;
   }
-  default: /* LEAVE, REJOIN: empty body */
+  default: /* LEAVE, REJOIN: empty body; mesh messages (checked) */
+    if (QUILT_MSG_IS_MESH(m->hdr.type)) {
+      size_t left = w->cap - w->pos;
+      int n = quilt_donet_encode(&m->u.donet, w->buf + w->pos, left);
+      if (n < 0 || (size_t)n != left)
+        w->overflow = 1; /* check_msg sized it: cannot happen */
+      else
+        w->pos += (size_t)n;
+    }
     break;
   }
 }
@@ -732,6 +755,18 @@ const char *quilt_msg_type_name(unsigned type) {
     return "TREE";
   case QUILT_MSG_ORPHAN:
     return "ORPHAN";
+  case QUILT_DONET_MSG_GOSSIP:
+    return "GOSSIP";
+  case QUILT_DONET_MSG_PARTNER_REQ:
+    return "PARTNER_REQ";
+  case QUILT_DONET_MSG_PARTNER_REPLY:
+    return "PARTNER_REPLY";
+  case QUILT_DONET_MSG_PARTNER_DROP:
+    return "PARTNER_DROP";
+  case QUILT_DONET_MSG_BUFFER_MAP:
+    return "BUFFER_MAP";
+  case QUILT_DONET_MSG_REQUEST:
+    return "REQUEST";
   default:
     return "?";
   }
@@ -860,6 +895,8 @@ int quilt_msg_equal(const quilt_msg *a, const quilt_msg *b) {
     return 1;
   }
   default:
+    if (QUILT_MSG_IS_MESH(a->hdr.type))
+      return quilt_donet_msg_equal(&a->u.donet, &b->u.donet);
     return 0; /* not a message type */
   }
 }

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "addr.h"
+#include "donet.h"
 #include "euid.h"
 
 #define QUILT_WIRE_MAGIC 0x514Cu /* "QL" */
@@ -64,6 +65,15 @@ typedef enum quilt_msg_type {
   QUILT_MSG_ORPHAN = 15,    /* host -> bootstrap: my tree parent is silent */
   QUILT_MSG__MAX
 } quilt_msg_type;
+
+/* Types 20..25 are the mesh protocol's messages (GOSSIP, PARTNER_REQ,
+ * PARTNER_REPLY, PARTNER_DROP, BUFFER_MAP, REQUEST): the body layouts and
+ * their checks are lib/donet.h's (quilt_donet_decode), and a decoded one is
+ * in quilt_msg.u.donet.  16..19 and 26..255 are unassigned. */
+#define QUILT_MSG_MESH_FIRST QUILT_DONET_MSG_FIRST
+#define QUILT_MSG_MESH_LAST QUILT_DONET_MSG_LAST
+#define QUILT_MSG_IS_MESH(t)                                                   \
+  ((t) >= QUILT_MSG_MESH_FIRST && (t) <= QUILT_MSG_MESH_LAST)
 
 /* Roles a host can hold in its patch. */
 typedef enum quilt_role {
@@ -224,6 +234,7 @@ typedef struct quilt_msg {
     quilt_msg_landmarks landmarks;
     quilt_msg_tree tree;
     quilt_msg_orphan orphan;
+    quilt_donet_msg donet; /* types 20..25; donet.type == hdr.type */
     /* LEAVE and REJOIN have an empty body */
   } u;
 } quilt_msg;

@@ -1,6 +1,7 @@
 /*
  * wire_test.c -- the datagram codec: round trips, golden DATA and TREE
- * datagrams, every truncation, every out-of-range field, encoder refusals.
+ * datagrams, every truncation, every out-of-range field, encoder refusals;
+ * the mesh protocol's messages (types 20..25) through the same codec.
  *
  * Decoded buffers are copied into exact-size heap blocks first so that an
  * AddressSanitizer build catches any read past the datagram.
@@ -197,9 +198,59 @@ static void make_sample(quilt_msg *m, unsigned type, int maximal) {
       s->entries[0].seq = 0; /* nothing sent yet is a legal report */
     break;
   }
+  case QUILT_DONET_MSG_GOSSIP: {
+    quilt_donet_msg_gossip *g = &m->u.donet.u.gossip;
+    g->count = maximal ? QUILT_DONET_MAX_RECORDS : 3;
+    for (unsigned i = 0; i < g->count; i++) {
+      quilt_donet_record *r = &g->records[i];
+      r->id = maximal && i == 0 ? UINT64_MAX : rnd() | 1;
+      r->addr = rnd_addr();
+      r->seq = (uint32_t)rnd();
+      r->nat = (uint8_t)(rnd() % QUILT_DONET_NAT__COUNT);
+      r->partners = (uint8_t)rnd();
+      r->ttl_s = (uint16_t)rnd();
+      r->hops = (uint8_t)rnd();
+    }
+    break;
+  }
+  case QUILT_DONET_MSG_PARTNER_REQ:
+    m->u.donet.u.req.nat = maximal ? QUILT_DONET_NAT_RESTRICTIVE : 1;
+    m->u.donet.u.req.partners = maximal ? UINT8_MAX : 3;
+    m->u.donet.u.req.uplink_kbps = maximal ? UINT32_MAX : 2000;
+    break;
+  case QUILT_DONET_MSG_PARTNER_REPLY: {
+    quilt_donet_msg_partner_reply *r = &m->u.donet.u.reply;
+    r->accept = 1;
+    r->nat = maximal ? QUILT_DONET_NAT_RESTRICTIVE : 0;
+    r->partners = 4;
+    r->uplink_kbps = maximal ? UINT32_MAX : 1000;
+    r->count = maximal ? QUILT_DONET_MAX_REFERRALS : 2;
+    for (unsigned i = 0; i < r->count; i++) {
+      r->records[i].id = rnd() | 1;
+      r->records[i].addr = rnd_addr();
+      r->records[i].ttl_s = 60;
+    }
+    break;
+  }
+  case QUILT_DONET_MSG_PARTNER_DROP:
+    m->u.donet.u.drop.reason = maximal ? QUILT_DONET_DROP__COUNT - 1 : 0;
+    break;
+  case QUILT_DONET_MSG_BUFFER_MAP:
+  case QUILT_DONET_MSG_REQUEST: {
+    quilt_donet_bitmap *b = &m->u.donet.u.bm;
+    b->nbits = maximal ? QUILT_DONET_MAX_WINDOW : 13;
+    b->first = maximal ? UINT32_MAX - QUILT_DONET_MAX_WINDOW + 1 : 500;
+    for (unsigned i = 0; i < b->nbits / 8; i++)
+      b->bits[i] = (uint8_t)rnd();
+    if (b->nbits % 8) /* padding bits stay 0 */
+      b->bits[b->nbits / 8] = (uint8_t)(0xFF00u >> (b->nbits % 8));
+    break;
+  }
   default:
     fail_msg("no sample for type %u", type);
   }
+  if (QUILT_MSG_IS_MESH(type))
+    m->u.donet.type = (uint8_t)type;
 }
 
 static int decode_exact(quilt_msg *m, const uint8_t *buf, size_t len,
@@ -972,6 +1023,78 @@ static void test_type_names(void **state) {
   assert_string_equal(quilt_msg_type_name(0x10000u + QUILT_MSG_DATA), "?");
 }
 
+/* Mesh messages (types 20..25, bodies of lib/donet.h) go through the same
+ * decoder and encoder: round trips at typical and limit sizes, every cut
+ * TRUNCATED, a trailing byte MALFORMED, a short buffer TOO_BIG, a body the
+ * DONet codec refuses MALFORMED / INVAL. */
+static void test_mesh_messages(void **state) {
+  static const int max_len[] = {16 + 1 + 16 * 23, 16 + 6, 16 + 8 + 8 * 23,
+                                16 + 1, 16 + 6 + 128, 16 + 6 + 128};
+  for (unsigned t = QUILT_MSG_MESH_FIRST; t <= QUILT_MSG_MESH_LAST; t++) {
+    check_roundtrip(t, 0, -1);
+    check_roundtrip(t, 1, max_len[t - QUILT_MSG_MESH_FIRST]);
+    for (int maximal = 0; maximal <= 1; maximal++) {
+      quilt_msg m, d;
+      uint8_t buf[QUILT_WIRE_MAX_DATAGRAM + 1];
+      int n = encode_sample(t, maximal, &m, buf);
+      for (int cut = 0; cut < n; cut++) {
+        int rc = decode_exact(&d, buf, (size_t)cut, NULL);
+        if (rc != QUILT_ERR_TRUNCATED)
+          fail_msg("type %u maximal %d cut at %d of %d: rc %d", t, maximal,
+                   cut, n, rc);
+      }
+      buf[n] = 0;
+      assert_int_equal(decode_exact(&d, buf, (size_t)n + 1, NULL),
+                       QUILT_ERR_MALFORMED);
+      for (int cap = 0; cap < n; cap++) {
+        uint8_t *small = malloc(cap ? (size_t)cap : 1);
+        assert_non_null(small);
+        assert_int_equal(quilt_wire_encode(&m, small, (size_t)cap),
+                         QUILT_ERR_TOO_BIG);
+        free(small);
+      }
+    }
+    quilt_msg m;
+    make_sample(&m, t, 0);
+    m.u.donet.type = (uint8_t)(t == QUILT_MSG_MESH_LAST ? t - 1 : t + 1);
+    expect_encode(&m, QUILT_ERR_INVAL); /* body of another type */
+  }
+  /* Fields the DONet codec refuses. */
+  quilt_msg m, d;
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+  int n = encode_sample(QUILT_DONET_MSG_PARTNER_REQ, 0, &m, buf);
+  buf[OFF_BODY] = QUILT_DONET_NAT__COUNT; /* nat */
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
+                   QUILT_ERR_MALFORMED);
+  n = encode_sample(QUILT_DONET_MSG_GOSSIP, 0, &m, buf);
+  buf[OFF_BODY] = QUILT_DONET_MAX_RECORDS + 1; /* count */
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
+                   QUILT_ERR_MALFORMED);
+  n = encode_sample(QUILT_DONET_MSG_BUFFER_MAP, 0, &m, buf);
+  buf[n - 1] |= 1; /* a padding bit */
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
+                   QUILT_ERR_MALFORMED);
+  make_sample(&m, QUILT_DONET_MSG_PARTNER_DROP, 0);
+  m.u.donet.u.drop.reason = QUILT_DONET_DROP__COUNT;
+  expect_encode(&m, QUILT_ERR_INVAL);
+  /* Types next to the range stay unknown. */
+  n = encode_sample(QUILT_DONET_MSG_PARTNER_DROP, 0, &m, buf);
+  buf[OFF_TYPE] = QUILT_MSG_MESH_FIRST - 1;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
+                   QUILT_ERR_MALFORMED);
+  buf[OFF_TYPE] = QUILT_MSG_MESH_LAST + 1;
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
+                   QUILT_ERR_MALFORMED);
+  static const char *const names[] = {"GOSSIP",       "PARTNER_REQ",
+                                      "PARTNER_REPLY", "PARTNER_DROP",
+                                      "BUFFER_MAP",   "REQUEST"};
+  for (unsigned t = QUILT_MSG_MESH_FIRST; t <= QUILT_MSG_MESH_LAST; t++)
+    assert_string_equal(quilt_msg_type_name(t),
+                        names[t - QUILT_MSG_MESH_FIRST]);
+  assert_string_equal(quilt_msg_type_name(QUILT_MSG_MESH_FIRST - 1), "?");
+  assert_string_equal(quilt_msg_type_name(QUILT_MSG_MESH_LAST + 1), "?");
+}
+
 static void test_group_id(void **state) {
   /* FNV-1a 32 reference values. */
   assert_int_equal(quilt_group_id(""), 0x811c9dc5u);
@@ -1002,6 +1125,7 @@ int main(void) {
       cmocka_unit_test(test_encode_refuses_tree),
       cmocka_unit_test(test_encode_too_small),
       cmocka_unit_test(test_type_names),
+      cmocka_unit_test(test_mesh_messages),
       cmocka_unit_test(test_group_id),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
