@@ -13,12 +13,16 @@
  * so that the primary does not change while nothing is wrong.
  *
  *   groups   stable slots, one per group with hosts: its landmarks
- *            (landmark.h) and its wide-area overlay tree;
- *   trees    one per patch of the tree protocol, one per group for the
- *            overlay: an OMNI tree (omni.h) whose node i stands for a host
- *            (a patch, in the overlay tree) recorded in nodes[i], with a
- *            snapshot of its position so that the latencies stay fixed
- *            between optimisations (omni.h needs a pure latency function).
+ *            (landmark.h);
+ *   trees    one per patch of the tree protocol over its members, and
+ *            one per patch over all the patches of its group, rooted at
+ *            it: the wide-area overlay tree its origins' messages travel
+ *            (the Quilt paper's WAO, an OMNI tree rooted at the source's
+ *            representative).  An OMNI tree (omni.h) whose node i stands
+ *            for a host (a patch, in the overlay trees) recorded in
+ *            nodes[i], with a snapshot of its position so that the
+ *            latencies stay fixed between optimisations (omni.h needs a
+ *            pure latency function).
  *
  * Trees follow the patch table lazily: any change to a patch's members
  * marks the patch dirty, any change to the primaries marks the overlay
@@ -91,9 +95,9 @@ typedef struct patch {
   int used;
   uint32_t gslot;  /* its group */
   tree *tree;      /* QUILT_PROTO_TREE: the members' tree */
+  tree *wao;       /* the overlay tree rooted at this patch */
   int dirty;       /* listed in b->dirty: members changed */
-  uint32_t widx;   /* its node in the overlay tree, if there (check it) */
-  int wao_out;     /* taken out of the overlay tree after an ORPHAN named
+  int wao_out;     /* taken out of the overlay trees after an ORPHAN named
                       its primary, until that primary is heard from */
 } patch;
 
@@ -105,7 +109,8 @@ typedef struct grp {
   uint32_t lm_epoch;
   int lm_dirty;           /* the list changed: new epoch at settle */
   uint64_t lm_changed_ns; /* when the epoch last changed */
-  tree *wao;              /* the overlay tree (tree 0), NULL until used */
+  uint32_t nprimaries;    /* patches with a primary, as of the last
+                             wao_settle */
 } grp;
 
 /* A node of a tree: who it stands for, and what the latencies and the
@@ -125,12 +130,14 @@ typedef struct tnode {
 
 struct tree {
   quilt_bootstrap *b;
-  uint32_t id;    /* patch id; 0 for the overlay tree */
+  uint32_t id;    /* patch id, or QUILT_WIRE_TREE_WAO | the root's id */
   uint32_t gslot;
-  uint32_t pslot; /* patch slot (patch trees) */
+  uint32_t pslot; /* the patch: whose members, or the overlay's root */
   quilt_omni *t;  /* NULL while empty */
   tnode *nodes;   /* cap entries, indexed like the omni nodes */
   uint32_t cap, live;
+  uint32_t *slot_idx; /* overlay trees: node of each patch slot (check) */
+  uint32_t nslot_idx;
   uint32_t epoch;
   uint32_t built_lm_epoch; /* the group's landmark epoch at the last build */
   uint64_t last_build_ns, last_improve_ns;
@@ -201,6 +208,7 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->landmark_period_ns = 500 * NS_PER_MS;
   c->landmark_min_rtt_us = 1000;
   c->wao_tree = 1;
+  c->wao_max_patches = 128;
   c->tree_hop_us = 50;
   c->tree_rate_kbps = 100000;
   c->tree_rebuild_ns = 1000 * NS_PER_MS;
@@ -383,8 +391,7 @@ static void group_put(quilt_bootstrap *b, uint32_t gslot) {
   assert(g->used && g->nhosts > 0);
   if (--g->nhosts > 0)
     return;
-  tree_del(g->wao); /* empty: the group's patches are gone */
-  memset(g, 0, sizeof *g);
+  memset(g, 0, sizeof *g); /* its patches are gone with its hosts */
 }
 
 static void pos_touch(quilt_bootstrap *b, host *h) {
@@ -516,7 +523,7 @@ static uint32_t host_degree(const quilt_bootstrap *b, const host *h) {
 }
 
 
-static int is_wao(const tree *tr) { return tr->id == 0; }
+static int is_wao(const tree *tr) { return QUILT_WIRE_TREE_IS_WAO(tr->id); }
 
 /* The host a node stands for (the primary, in the overlay tree). */
 static uint32_t node_host(const quilt_bootstrap *b, const tree *tr,
@@ -549,14 +556,39 @@ static int ref_valid(const quilt_bootstrap *b, const tree *tr, uint32_t ref,
   return h->used && h->id == key && h->patch == tr->pslot && !h->tree_out;
 }
 
-static uint32_t *ref_index(quilt_bootstrap *b, const tree *tr, uint32_t ref) {
-  return is_wao(tr) ? &b->patches[ref].widx : &b->hosts[ref].tidx;
+/* Where ref's node index is noted: in the host (a host is in one patch
+ * tree), or in the overlay tree (a patch is in all of its group's). */
+static uint32_t get_index(const quilt_bootstrap *b, const tree *tr,
+                          uint32_t ref) {
+  if (!is_wao(tr))
+    return b->hosts[ref].tidx;
+  return ref < tr->nslot_idx ? tr->slot_idx[ref] : NO_SLOT;
+}
+
+static int set_index(quilt_bootstrap *b, tree *tr, uint32_t ref,
+                     uint32_t i) {
+  if (!is_wao(tr)) {
+    b->hosts[ref].tidx = i;
+    return 0;
+  }
+  if (ref >= tr->nslot_idx) {
+    uint32_t n = b->npatch_slots > ref ? b->npatch_slots : ref + 1;
+    uint32_t *a = realloc(tr->slot_idx, n * sizeof *a);
+    if (!a)
+      return QUILT_ERR_NOMEM;
+    for (uint32_t k = tr->nslot_idx; k < n; k++)
+      a[k] = NO_SLOT;
+    tr->slot_idx = a;
+    tr->nslot_idx = n;
+  }
+  tr->slot_idx[ref] = i;
+  return 0;
 }
 
 /* The index of ref's node, or NO_SLOT when it is not in the tree. */
 static uint32_t node_of(const quilt_bootstrap *b, const tree *tr,
                         uint32_t ref) {
-  uint32_t i = *ref_index((quilt_bootstrap *)b, tr, ref);
+  uint32_t i = get_index(b, tr, ref);
   if (i >= tr->cap || tr->nodes[i].ref != ref ||
       tr->nodes[i].key != ref_key(b, tr, ref))
     return NO_SLOT;
@@ -612,13 +644,15 @@ static void tree_del(tree *tr) {
     return;
   quilt_omni_del(tr->t);
   free(tr->nodes);
+  free(tr->slot_idx);
   free(tr);
 }
 
-/* Who should be in the tree now: the patch's members but those taken out,
- * or the group's patches with a primary but those taken out (at most
- * QUILT_OMNI_MAX_NODES: a tree patch is kept to that size, and patches
- * beyond it stay out of the overlay tree).  Into b->scratch. */
+/* Who should be in the tree now, into b->scratch: the patch's members but
+ * those taken out (a tree patch is kept to QUILT_OMNI_MAX_NODES); or, in
+ * an overlay tree, its root patch first and then the other patches of the
+ * group with a primary, but those taken out (settle keeps the overlay
+ * trees to groups of at most wao_max_patches). */
 static uint32_t tree_collect(quilt_bootstrap *b, const tree *tr) {
   uint32_t n = 0;
   if (!is_wao(tr)) {
@@ -628,17 +662,22 @@ static uint32_t tree_collect(quilt_bootstrap *b, const tree *tr) {
         b->scratch[n++] = p->members[k];
     return n;
   }
+  if (!ref_valid(b, tr, tr->pslot, b->patches[tr->pslot].id))
+    return 0; /* no root */
+  b->scratch[n++] = tr->pslot;
   for (uint32_t i = 0; i < b->npatch_slots && n < QUILT_OMNI_MAX_NODES; i++)
-    if (ref_valid(b, tr, i, b->patches[i].id))
+    if (i != tr->pslot && ref_valid(b, tr, i, b->patches[i].id))
       b->scratch[n++] = i;
   return n;
 }
 
-/* Builds the tree anew over tree_collect(): the root is the 1-median (the
- * node with the least c-weighted sum of estimated latencies to the others,
- * summed over a sample of at most TREE_MEDIAN_SAMPLE of them), so that a
- * shared tree that every member publishes into has short paths from
- * everywhere; then OMNI's initial tree and tree_rebuild_rounds rounds of
+/* Builds the tree anew over tree_collect(): the root of a patch's tree is
+ * the 1-median (the node with the least c-weighted sum of estimated
+ * latencies to the others, summed over a sample of at most
+ * TREE_MEDIAN_SAMPLE of them), so that a shared tree that every member
+ * publishes into has short paths from everywhere; an overlay tree's root
+ * is its patch, the source of what travels it (the paper's tree, rooted at
+ * the source); then OMNI's initial tree and tree_rebuild_rounds rounds of
  * its transformations (omni.h).  O(n * TREE_MEDIAN_SAMPLE) estimates and
  * the bounded optimiser.  Views already sent are remembered, so only the
  * changed ones go out. */
@@ -676,7 +715,7 @@ static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
   uint32_t stride = (n + TREE_MEDIAN_SAMPLE - 1) / TREE_MEDIAN_SAMPLE;
   uint32_t root = 0;
   uint64_t best = UINT64_MAX;
-  for (uint32_t i = 0; i < n; i++) {
+  for (uint32_t i = 0; i < n && !is_wao(tr); i++) {
     uint64_t sum = 0;
     for (uint32_t j = 0; j < n; j += stride)
       if (j != i)
@@ -692,7 +731,10 @@ static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
   nn[root] = tmp;
   quilt_omni *t = NULL;
   int rc = quilt_omni_new(&t, cap, tree_lat, tr);
+  if (rc == 0 && is_wao(tr))
+    rc = set_index(b, tr, b->npatch_slots - 1, NO_SLOT); /* sized once */
   if (rc < 0) {
+    quilt_omni_del(t);
     free(nn);
     return rc;
   }
@@ -709,7 +751,7 @@ static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
     }
     quilt_omni_set_weight(t, k, nn[k].weight);
     quilt_omni_set_degree(t, k, nn[k].degree);
-    *ref_index(b, tr, nn[k].ref) = k;
+    set_index(b, tr, nn[k].ref, k); /* cannot fail: sized above */
   }
   quilt_omni_build_initial(t);
   quilt_omni_improve(t, &b->rng, b->cfg.tree_rebuild_rounds);
@@ -745,13 +787,14 @@ static int tree_add(quilt_bootstrap *b, tree *tr, uint32_t ref,
       nn[k].ref = NO_SLOT;
     tr->cap = cap;
   }
+  int rc = set_index(b, tr, ref, i);
+  if (rc < 0)
+    return rc;
   node_fill(b, tr, &tr->nodes[i], ref);
   quilt_omni_set_weight(tr->t, i, tr->nodes[i].weight);
   quilt_omni_set_degree(tr->t, i, tr->nodes[i].degree);
-  int rc = quilt_omni_insert(tr->t, i);
+  rc = quilt_omni_insert(tr->t, i);
   assert(rc == 0);
-  (void)rc;
-  *ref_index(b, tr, ref) = i;
   tr->live++;
   tr->changed = tr->views_dirty = 1;
   b->ctr.tree_inserts++;
@@ -998,16 +1041,15 @@ static void tree_tick(quilt_bootstrap *b, tree *tr, uint64_t now) {
   flush_views(b, tr);
 }
 
-/* Trees in a fixed order: the patches' (by slot), then the groups'. */
+/* Trees in a fixed order: by patch slot, the patch's own, then the
+ * overlay tree rooted at it. */
 static uint32_t tree_count(const quilt_bootstrap *b) {
-  return b->npatch_slots + b->ngroup_slots;
+  return 2 * b->npatch_slots;
 }
 
 static tree *tree_nth(const quilt_bootstrap *b, uint32_t k) {
-  if (k < b->npatch_slots)
-    return b->patches[k].used ? b->patches[k].tree : NULL;
-  k -= b->npatch_slots;
-  return k < b->ngroup_slots && b->groups[k].used ? b->groups[k].wao : NULL;
+  const patch *p = &b->patches[k / 2];
+  return !p->used ? NULL : k % 2 ? p->wao : p->tree;
 }
 
 /* Every view is re-sent every tree_refresh_ns, in case a TREE was lost:
@@ -1056,6 +1098,41 @@ static void patch_settle(quilt_bootstrap *b, uint32_t pslot, uint64_t now) {
     tree_sync(b, p->tree, now);
 }
 
+/* Patches with a primary, per group. */
+static void count_primaries(quilt_bootstrap *b) {
+  for (uint32_t gs = 0; gs < b->ngroup_slots; gs++)
+    b->groups[gs].nprimaries = 0;
+  for (uint32_t i = 0; i < b->npatch_slots; i++) {
+    const patch *p = &b->patches[i];
+    if (p->used && p->nreps > 0)
+      b->groups[p->gslot].nprimaries++;
+  }
+}
+
+/* The overlay trees follow the primaries: each patch with a working
+ * primary roots one over its group's patches, in a group of at most
+ * wao_max_patches (the trees cost the server, and each primary, that many
+ * views each; beyond it no one gets an overlay view, and primaries send
+ * to each other directly).  O(patches) per tree. */
+static void wao_settle(quilt_bootstrap *b, uint64_t now) {
+  count_primaries(b);
+  for (uint32_t ps = 0; ps < b->npatch_slots; ps++) {
+    patch *p = &b->patches[ps];
+    if (!p->used)
+      continue;
+    if (p->nreps == 0 || p->wao_out ||
+        b->groups[p->gslot].nprimaries > b->cfg.wao_max_patches) {
+      tree_del(p->wao);
+      p->wao = NULL;
+      continue;
+    }
+    if (!p->wao)
+      p->wao = tree_new(b, QUILT_WIRE_TREE_WAO | p->id, p->gslot, ps);
+    if (p->wao)
+      tree_sync(b, p->wao, now);
+  }
+}
+
 /* End of every event: new landmark lists out, trees in line with the
  * table, changed views out. */
 static void settle(quilt_bootstrap *b, uint64_t now) {
@@ -1076,15 +1153,7 @@ static void settle(quilt_bootstrap *b, uint64_t now) {
   }
   if (b->wao_dirty && b->cfg.wao_tree) {
     b->wao_dirty = 0;
-    for (uint32_t gs = 0; gs < b->ngroup_slots; gs++) {
-      grp *g = &b->groups[gs];
-      if (!g->used)
-        continue;
-      if (!g->wao)
-        g->wao = tree_new(b, 0, gs, NO_SLOT);
-      if (g->wao)
-        tree_sync(b, g->wao, now);
-    }
+    wao_settle(b, now);
   }
 }
 
@@ -1245,7 +1314,6 @@ static uint32_t patch_new(quilt_bootstrap *b, uint32_t group,
   p->max_members = mt->max_members;
   p->epoch = next_epoch(b);
   p->members_epoch = p->epoch;
-  p->widx = NO_SLOT;
   p->used = 1;
   b->npatches++;
   return slot;
@@ -1298,6 +1366,7 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot,
   if (p->nmembers == 0) {
     free(p->members);
     tree_del(p->tree);
+    tree_del(p->wao);
     memset(p, 0, sizeof *p);
     b->npatches--;
     peers_changed(b, now);
@@ -1570,6 +1639,17 @@ static void after_hello(quilt_bootstrap *b, uint64_t id,
   }
 }
 
+/* The overlay tree `id` (QUILT_WIRE_TREE_WAO | root patch id) of group
+ * gslot, or NULL.  O(patches). */
+static tree *wao_of(const quilt_bootstrap *b, uint32_t gslot, uint32_t id) {
+  for (uint32_t i = 0; i < b->npatch_slots; i++) {
+    const patch *p = &b->patches[i];
+    if (p->used && p->gslot == gslot && p->wao && p->wao->id == id)
+      return p->wao;
+  }
+  return NULL;
+}
+
 /* ORPHAN: host `slot` says its parent in tree o->tree went silent.  If the
  * server's tree agrees on who the parent is, that node is taken out of
  * this tree only (its own heartbeats decide whether it lives; heard from
@@ -1583,10 +1663,9 @@ static void on_orphan(quilt_bootstrap *b, uint32_t slot,
   patch *p = &b->patches[h->patch];
   tree *tr;
   uint32_t i;
-  if (o->tree == 0) {
-    tr = b->groups[h->gslot].wao;
-    if (!b->cfg.wao_tree || !tr || !tr->t || p->nreps == 0 ||
-        p->reps[0] != slot)
+  if (QUILT_WIRE_TREE_IS_WAO(o->tree)) {
+    tr = wao_of(b, h->gslot, o->tree);
+    if (!tr || !tr->t || p->nreps == 0 || p->reps[0] != slot)
       return; /* not a primary: no view to fix */
     i = node_of(b, tr, h->patch);
   } else {
@@ -1608,10 +1687,14 @@ static void on_orphan(quilt_bootstrap *b, uint32_t slot,
     resend_view(b, tr, i);
     return;
   }
-  if (o->tree == 0)
+  if (is_wao(tr)) {
+    /* Out of every overlay tree of the group (settle, before this event
+     * ends), as a failed primary would be, until it is heard from. */
     b->patches[tr->nodes[pi].ref].wao_out = 1;
-  else
-    b->hosts[ps].tree_out = 1;
+    b->wao_dirty = 1;
+    return;
+  }
+  b->hosts[ps].tree_out = 1;
   tree_sync(b, tr, now);
 }
 
@@ -1760,21 +1843,30 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
   settle(b, now);
 }
 
-/* The tree of patch slot `owner` (or, wao, the overlay tree of group slot
- * `owner`); tr is NULL until it first had someone to hold.  omni's
- * invariants, and exactly the nodes tree_collect() would take. */
+/* The tree of patch slot `owner` (wao: the overlay tree rooted at it);
+ * tr is NULL while it has no one to hold.  omni's invariants, and exactly
+ * the nodes tree_collect() would take, the root first. */
 static int tree_check(const quilt_bootstrap *b, const tree *tr, int wao,
                       uint32_t owner, char *err, size_t errlen) {
-  const char *what = wao ? "overlay tree of group" : "tree of patch";
-  uint32_t oid = wao ? b->groups[owner].id : b->patches[owner].id;
+  const char *what = wao ? "overlay tree rooted at patch" : "tree of patch";
+  const patch *op = &b->patches[owner];
+  uint32_t oid = op->id;
   uint32_t want = 0;
   if (wao) {
+    uint32_t prim = 0, in = 0;
     for (uint32_t i = 0; i < b->npatch_slots; i++) {
       const patch *p = &b->patches[i];
-      want += p->used && p->gslot == owner && p->nreps > 0 && !p->wao_out;
+      if (!p->used || p->gslot != op->gslot || p->nreps == 0)
+        continue;
+      prim++;
+      in += !p->wao_out;
     }
-    if (want > QUILT_OMNI_MAX_NODES)
-      want = QUILT_OMNI_MAX_NODES; /* the others stay out */
+    if (op->nreps > 0 && !op->wao_out && prim <= b->cfg.wao_max_patches)
+      want = in;
+    if (tr && tr->t && node_of(b, tr, owner) != 0) {
+      snprintf(err, errlen, "%s %u: not the root", what, oid);
+      return QUILT_ERR_STATE;
+    }
   } else {
     const patch *p = &b->patches[owner];
     for (uint32_t k = 0; k < p->nmembers; k++)
@@ -1889,10 +1981,12 @@ int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
         tree_check(b, p->tree, 0, i, err, errlen) != 0)
       return QUILT_ERR_STATE;
   }
-  for (uint32_t g = 0; g < b->ngroup_slots; g++)
-    if (b->groups[g].used && b->cfg.wao_tree &&
-        tree_check(b, b->groups[g].wao, 1, g, err, errlen) != 0)
+  for (uint32_t i = 0; i < b->npatch_slots; i++) {
+    const patch *p = &b->patches[i];
+    if (p->used && (b->cfg.wao_tree || p->wao) &&
+        tree_check(b, p->wao, 1, i, err, errlen) != 0)
       return QUILT_ERR_STATE;
+  }
   return 0;
 }
 
@@ -1948,8 +2042,8 @@ int quilt_bootstrap_tree_parent(const quilt_bootstrap *b, uint32_t tree_id,
   const patch *p = &b->patches[h->patch];
   const tree *tr;
   uint32_t i;
-  if (tree_id == 0) {
-    tr = b->groups[h->gslot].wao;
+  if (QUILT_WIRE_TREE_IS_WAO(tree_id)) {
+    tr = wao_of(b, h->gslot, tree_id);
     if (!tr || !tr->t || p->nreps == 0 || p->reps[0] != slot)
       return QUILT_ERR_NOT_FOUND;
     i = node_of(b, tr, h->patch);
@@ -1977,7 +2071,8 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
       cfg->landmarks_max > QUILT_WIRE_MAX_LANDMARKS ||
       cfg->landmark_period_ns == 0 ||
       cfg->tree_rebuild_ns < 4 ||
-      cfg->tree_refresh_ns < TREE_REFRESH_SLICES)
+      cfg->tree_refresh_ns < TREE_REFRESH_SLICES ||
+      cfg->wao_max_patches > QUILT_OMNI_MAX_NODES)
     return QUILT_ERR_INVAL;
   quilt_bootstrap *b = calloc(1, sizeof *b);
   if (!b)
@@ -2001,9 +2096,8 @@ void quilt_bootstrap_del(quilt_bootstrap *b) {
   for (uint32_t i = 0; i < b->npatch_slots; i++) {
     free(b->patches[i].members);
     tree_del(b->patches[i].tree);
+    tree_del(b->patches[i].wao);
   }
-  for (uint32_t i = 0; i < b->ngroup_slots; i++)
-    tree_del(b->groups[i].wao);
   free(b->groups);
   free(b->dirty);
   free(b->patches);

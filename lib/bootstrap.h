@@ -18,11 +18,13 @@
  * the vector in its heartbeats (LANDMARKS, lib/landmark.h).  From the
  * vectors the server estimates the latency between any two hosts
  * (quilt_bootstrap_est_us) and keeps OMNI trees (lib/omni.h): one over the
- * members of each patch of the tree protocol (tree id = patch id), and,
- * with wao_tree, one per group over its patches (tree id 0, each patch
- * standing as its primary), the wide-area overlay.  Each host in a tree is
- * sent its view (TREE) whenever it changes and now and then; a host whose
- * parent went silent says so (ORPHAN) and is re-attached.
+ * members of each patch of the tree protocol (tree id = patch id, shared
+ * by all its publishers), and, with wao_tree, the wide-area overlay: for
+ * each patch p one tree over the patches of its group rooted at p (tree id
+ * QUILT_WIRE_TREE_WAO | p, each patch standing as its primary), the tree
+ * the messages of p's origins travel.  Each host in a tree is sent its
+ * view (TREE) whenever it changes and now and then; a host whose parent
+ * went silent says so (ORPHAN) and is re-attached.
  */
 #ifndef QUILT_BOOTSTRAP_H
 #define QUILT_BOOTSTRAP_H
@@ -80,7 +82,12 @@ typedef struct quilt_bootstrap_config {
                                    landmark adds nothing as one */
 
   /* Trees. */
-  int wao_tree;              /* keep the wide-area overlay tree (tree 0) */
+  int wao_tree;              /* keep the wide-area overlay trees */
+  uint32_t wao_max_patches;  /* ...in groups of at most this many patches
+                                (<= QUILT_OMNI_MAX_NODES): each patch roots
+                                one, so each primary holds that many views;
+                                in a larger group the primaries get none
+                                and send to each other directly */
   uint32_t tree_hop_us;      /* cost of a forwarding hop, added to every
                                 estimated edge latency */
   uint32_t tree_rate_kbps;   /* the stream rate: a host's degree bound is
@@ -107,7 +114,8 @@ typedef struct quilt_bootstrap_callbacks {
  * 1,000,000 hosts, 65,535 patches, PEERS every 2 s.
  *
  * Landmarks: up to 8 per group, added every 500 ms, only hosts at least
- * 1 ms (RTT) from every landmark.  Trees: the overlay tree on; 50 us per
+ * 1 ms (RTT) from every landmark.  Trees: the overlay trees on, in groups
+ * of up to 128 patches; 50 us per
  * hop; a stream of 100 Mbit/s (100000 kbps: a host's degree bound is its
  * uplink in units of 100 Mbit/s, at least 2 so that a tree of many hosts
  * is never a chain); rebuilt or re-optimised at most once a second per
@@ -136,8 +144,8 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now_ns);
  * members, no patch over its size limit; and the trees': each passes
  * quilt_omni_check (a tree, degree bounds kept) and spans exactly the
  * members of its patch (the patches of its group, for tree 0) but those
- * taken out after an ORPHAN.  Returns 0, or QUILT_ERR_STATE and a
- * description in err. */
+ * taken out after an ORPHAN, an overlay tree rooted at its patch.
+ * Returns 0, or QUILT_ERR_STATE and a description in err. */
 int quilt_bootstrap_check(const quilt_bootstrap *b, char *err, size_t errlen);
 
 typedef struct quilt_bootstrap_patch {
@@ -186,11 +194,11 @@ void quilt_bootstrap_counters_get(const quilt_bootstrap *b,
 uint32_t quilt_bootstrap_est_us(const quilt_bootstrap *b, uint64_t a,
                                 uint64_t b_id);
 
-/* The parent of host `host` in tree `tree` (a patch id, or 0 for the
- * wide-area overlay tree of host's group, where host must be its patch's
- * primary and the parent named is the parent patch's primary).  Returns 0
- * with *parent set (0 for the root), or QUILT_ERR_NOT_FOUND when the host
- * is not in that tree. */
+/* The parent of host `host` in tree `tree` (a patch id, or
+ * QUILT_WIRE_TREE_WAO | p for the overlay tree of host's group rooted at
+ * patch p, where host must be its patch's primary and the parent named is
+ * the parent patch's primary).  Returns 0 with *parent set (0 for the
+ * root), or QUILT_ERR_NOT_FOUND when the host is not in that tree. */
 int quilt_bootstrap_tree_parent(const quilt_bootstrap *b, uint32_t tree,
                                 uint64_t host, uint64_t *parent);
 

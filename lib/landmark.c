@@ -13,24 +13,29 @@ static int known(const quilt_lm_pos *p, uint32_t s) {
   return p->serial[s] != 0 && p->rtt_us[s] != UNKNOWN;
 }
 
-uint32_t quilt_lm_rtt_bound_us(const quilt_lm_pos *a, const quilt_lm_pos *b) {
-  uint32_t bound = 0;
+/* The largest |rtt_a - rtt_b| over the landmarks both measured; *common
+ * says whether there was any.  One pass, for the optimiser's hot loop. */
+static uint32_t bound(const quilt_lm_pos *a, const quilt_lm_pos *b,
+                      int *common) {
+  uint32_t best = 0;
+  int any = 0;
   for (uint32_t s = 0; s < QUILT_LM_MAX; s++) {
-    if (!known(a, s) || !known(b, s) || a->serial[s] != b->serial[s])
+    if (a->serial[s] == 0 || a->serial[s] != b->serial[s] ||
+        a->rtt_us[s] == UNKNOWN || b->rtt_us[s] == UNKNOWN)
       continue;
     uint32_t x = a->rtt_us[s], y = b->rtt_us[s];
     uint32_t d = x > y ? x - y : y - x;
-    if (d > bound)
-      bound = d;
+    any = 1;
+    if (d > best)
+      best = d;
   }
-  return bound;
+  *common = any;
+  return best;
 }
 
-static int share_landmark(const quilt_lm_pos *a, const quilt_lm_pos *b) {
-  for (uint32_t s = 0; s < QUILT_LM_MAX; s++)
-    if (known(a, s) && known(b, s) && a->serial[s] == b->serial[s])
-      return 1;
-  return 0;
+uint32_t quilt_lm_rtt_bound_us(const quilt_lm_pos *a, const quilt_lm_pos *b) {
+  int common;
+  return bound(a, b, &common);
 }
 
 /* Why this estimate:
@@ -50,10 +55,9 @@ static int share_landmark(const quilt_lm_pos *a, const quilt_lm_pos *b) {
  *    the server, an upper bound; half of that again is a middle guess. */
 uint32_t quilt_lm_est_us(const quilt_lm_pos *a, const quilt_lm_pos *b,
                          uint32_t hop_us) {
-  uint64_t v;
-  if (share_landmark(a, b))
-    v = quilt_lm_rtt_bound_us(a, b) / 2;
-  else
+  int common;
+  uint64_t v = bound(a, b, &common) / 2;
+  if (!common)
     v = ((uint64_t)a->fallback_rtt_us + b->fallback_rtt_us) / 4;
   v += hop_us;
   return v >= UINT32_MAX ? UINT32_MAX - 1 : (uint32_t)v;

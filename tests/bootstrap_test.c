@@ -15,8 +15,8 @@
  * Manhattan distance (a metric), and a host answers the latest LANDMARKS
  * with those RTTs in its next heartbeat, sent at once as a real host does
  * when its vector is complete.  Each host keeps the latest TREE view of
- * its patch's tree and of the overlay tree, so that the trees can be
- * checked from what the hosts were told.
+ * its patch's tree and of each overlay tree (one per root patch), so that
+ * the trees can be checked from what the hosts were told.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +41,7 @@
 #define T0 (1000 * MS)
 #define MAX_HOSTS 256
 #define SERVER_ID 0xB0075u
+#define MAX_WAO 128 /* overlay trees a test host keeps views of */
 
 /* ---- hosts ---- */
 
@@ -68,8 +69,10 @@ typedef struct bhost {
   int32_t x, y;
   quilt_msg_landmarks lm; /* latest LANDMARKS */
   unsigned nlm;
-  quilt_msg_tree view[2]; /* latest TREE: [0] overlay, [1] its patch */
+  quilt_msg_tree view[2]; /* latest TREE of its patch's tree: [1] */
   unsigned ntree[2];
+  quilt_msg_tree wao[MAX_WAO]; /* latest TREE of each overlay tree */
+  unsigned nwao;
   unsigned lose_trees; /* TREE datagrams to drop (lost on the way) */
 } bhost;
 
@@ -155,13 +158,37 @@ static void on_send(void *user, const quilt_addr *to, const uint8_t *buf,
       h->lose_trees--;
       return;
     }
-    int k = m.u.tree.tree != 0;
-    if (h->ntree[k] > 0 && m.u.tree.epoch < h->view[k].epoch &&
-        m.u.tree.tree == h->view[k].tree)
+    if (QUILT_WIRE_TREE_IS_WAO(m.u.tree.tree)) {
+      unsigned i = 0;
+      while (i < h->nwao && h->wao[i].tree != m.u.tree.tree)
+        i++;
+      if (i < h->nwao && m.u.tree.epoch < h->wao[i].epoch)
+        f->epoch_went_back++;
+      if (i == h->nwao) {
+        if (h->nwao == MAX_WAO)
+          abort();
+        h->nwao++;
+      }
+      h->wao[i] = m.u.tree;
+      return;
+    }
+    if (h->ntree[1] > 0 && m.u.tree.epoch < h->view[1].epoch &&
+        m.u.tree.tree == h->view[1].tree)
       f->epoch_went_back++;
-    h->view[k] = m.u.tree;
-    h->ntree[k]++;
+    h->view[1] = m.u.tree;
+    h->ntree[1]++;
   }
+}
+
+/* h's latest view of tree `tree`, or NULL. */
+static const quilt_msg_tree *view_in(const bhost *h, uint32_t tree) {
+  if (QUILT_WIRE_TREE_IS_WAO(tree)) {
+    for (unsigned i = 0; i < h->nwao; i++)
+      if (h->wao[i].tree == tree)
+        return &h->wao[i];
+    return NULL;
+  }
+  return h->ntree[1] && h->view[1].tree == tree ? &h->view[1] : NULL;
 }
 
 static bhost *host_by_id(fx *f, uint64_t id) {
@@ -1392,19 +1419,18 @@ static int in_set(bhost *const *set, size_t n, uint64_t id) {
   return -1;
 }
 
-/* The latest views the hosts in set[] hold of tree `tree` (k = 0: the
- * overlay tree, k = 1: their patch's) form one tree over exactly them:
- * one root, parents and children that agree, grandparents that agree,
- * degree bounds as the uplinks say and kept, no cycle; and the server's
+/* The latest views the hosts in set[] hold of tree `tree` (a patch's, or
+ * an overlay tree) form one tree over exactly them: one root, parents and
+ * children that agree, grandparents that agree, degree bounds as the
+ * uplinks say and kept, no cycle; and the server's
  * quilt_bootstrap_tree_parent says the same.  Returns the root. */
-static bhost *check_views(fx *f, int k, uint32_t tree, bhost *const *set,
-                          size_t n) {
+static bhost *check_views(fx *f, uint32_t tree, bhost *const *set, size_t n) {
   bhost *root = NULL;
   for (size_t i = 0; i < n; i++) {
     const bhost *h = set[i];
-    const quilt_msg_tree *v = &h->view[k];
-    if (h->ntree[k] == 0 || v->tree != tree)
-      fail_msg("host %llu has no view of tree %u", (unsigned long long)h->id,
+    const quilt_msg_tree *v = view_in(h, tree);
+    if (!v)
+      fail_msg("host %llu has no view of tree %x", (unsigned long long)h->id,
                tree);
     assert_int_equal(v->degree, want_degree(f, h));
     assert_true(v->nchildren <= v->degree);
@@ -1423,7 +1449,8 @@ static bhost *check_views(fx *f, int k, uint32_t tree, bhost *const *set,
         fail_msg("host %llu: parent %llu not in the tree",
                  (unsigned long long)h->id,
                  (unsigned long long)v->parent.id);
-      const quilt_msg_tree *pv = &set[p]->view[k];
+      const quilt_msg_tree *pv = view_in(set[p], tree);
+      assert_non_null(pv);
       assert_int_equal(v->parent.addr.ip, set[p]->addr.ip);
       assert_int_equal(v->parent.addr.port, set[p]->addr.port);
       assert_int_equal(v->grandparent.id, pv->parent.id);
@@ -1438,19 +1465,28 @@ static bhost *check_views(fx *f, int k, uint32_t tree, bhost *const *set,
     for (unsigned c = 0; c < v->nchildren; c++) {
       int ci = in_set(set, n, v->children[c].id);
       assert_true(ci >= 0);
-      assert_int_equal(set[ci]->view[k].parent.id, h->id);
+      assert_int_equal(view_in(set[ci], tree)->parent.id, h->id);
       assert_int_equal(v->children[c].addr.ip, set[ci]->addr.ip);
     }
     /* Up to the root in fewer than n steps. */
     const bhost *u = h;
     size_t steps = 0;
-    while (u->view[k].parent.id != 0) {
+    while (view_in(u, tree)->parent.id != 0) {
       assert_true(++steps < n);
-      u = set[in_set(set, n, u->view[k].parent.id)];
+      u = set[in_set(set, n, view_in(u, tree)->parent.id)];
     }
   }
   assert_non_null(root);
   return root;
+}
+
+/* The overlay trees among the primaries in prim[]: one rooted at each
+ * one's patch, over all of them. */
+static void check_wao(fx *f, bhost *const *prim, size_t n) {
+  for (size_t r = 0; r < n; r++) {
+    bhost *root = check_views(f, QUILT_WIRE_TREE_WAO | prim[r]->patch, prim, n);
+    assert_ptr_equal(root, prim[r]);
+  }
 }
 
 /* The alive hosts of patch `patch`, into set[]; returns how many. */
@@ -1644,7 +1680,7 @@ static void test_tree_patch(void **state) {
   run_until(f, f->now + 4000 * MS);
   size_t n = members_of(f, f->h[0].patch, set);
   assert_int_equal(n, N);
-  bhost *root = check_views(f, 1, f->h[0].patch, set, n);
+  bhost *root = check_views(f, f->h[0].patch, set, n);
   /* The 1-median of three clusters on a line is in the middle one. */
   assert_true(root->x >= 6000 && root->x < 7000);
   quilt_bootstrap_counters k = counters(f);
@@ -1660,7 +1696,7 @@ static void test_tree_patch(void **state) {
   /* Quiet: the views stay as they are, and still hold. */
   size_t mark = f->nlog;
   run_until(f, f->now + 3000 * MS);
-  check_views(f, 1, f->h[0].patch, set, n);
+  check_views(f, f->h[0].patch, set, n);
   (void)mark;
   fx_del(f);
 }
@@ -1684,12 +1720,15 @@ static void test_wao_tree(void **state) {
     prim[d] = &f->h[d * PER];
     assert_int_equal(prim[d]->role, QUILT_ROLE_PRIMARY);
     for (int i = 1; i < PER; i++)
-      assert_int_equal(f->h[d * PER + i].ntree[0], 0); /* primaries only */
+      assert_int_equal(f->h[d * PER + i].nwao, 0); /* primaries only */
   }
-  check_views(f, 0, 0, prim, P);
+  check_wao(f, prim, P);
   uint64_t par;
-  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, f->h[1].id, &par),
+  uint32_t t0 = QUILT_WIRE_TREE_WAO | prim[0]->patch;
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, t0, f->h[1].id, &par),
                    QUILT_ERR_NOT_FOUND); /* a backup */
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, prim[0]->id, &par),
+                   QUILT_ERR_NOT_FOUND); /* no tree 0 */
 
   /* Patch 3's primary fails: the backup takes over, and its place. */
   bhost *old = prim[3];
@@ -1699,8 +1738,8 @@ static void test_wao_tree(void **state) {
   run_until(f, f->now + 100 * MS);
   prim[3] = &f->h[3 * PER + 1];
   assert_int_equal(prim[3]->role, QUILT_ROLE_PRIMARY);
-  check_views(f, 0, 0, prim, P);
-  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, old->id, &par),
+  check_wao(f, prim, P);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, t0, old->id, &par),
                    QUILT_ERR_NOT_FOUND);
   fx_del(f);
 }
@@ -1748,7 +1787,7 @@ static void test_tree_member_expiry(void **state) {
   bhost *set[64];
   uint32_t patch = f->h[0].patch;
   size_t n = members_of(f, patch, set);
-  check_views(f, 1, patch, set, n);
+  check_views(f, patch, set, n);
   bhost *g;
   bhost *v = interior(f, set, n, &g);
   quilt_msg_tree old = v->view[1];
@@ -1761,7 +1800,7 @@ static void test_tree_member_expiry(void **state) {
   assert_int_equal(counters(f).hosts, 29);
   assert_true(counters(f).tree_removes > removes);
   n = members_of(f, patch, set);
-  check_views(f, 1, patch, set, n);
+  check_views(f, patch, set, n);
   int to_gp = 0;
   for (unsigned c = 0; c < old.nchildren; c++) {
     bhost *ch = host_by_id(f, old.children[c].id);
@@ -1812,7 +1851,7 @@ static void test_orphan(void **state) {
   for (size_t i = 0; i < n; i++)
     if (set[i] != p)
       rest[m++] = set[i];
-  check_views(f, 1, patch, rest, m);
+  check_views(f, patch, rest, m);
 
   /* p heartbeats: back in, as a leaf. */
   assert_int_equal(heartbeat(f, p), 0);
@@ -1820,7 +1859,7 @@ static void test_orphan(void **state) {
   assert_true(par != 0);
   assert_int_equal(p->view[1].nchildren, 0);
   assert_int_equal(p->view[1].parent.id, par);
-  check_views(f, 1, patch, set, n);
+  check_views(f, patch, set, n);
 
   /* The root named by its child: a new tree around another root. */
   bhost *root = NULL;
@@ -1837,7 +1876,7 @@ static void test_orphan(void **state) {
   for (size_t i = 0; i < n; i++)
     if (set[i] != root)
       rest[m++] = set[i];
-  assert_true(check_views(f, 1, patch, rest, m) != root);
+  assert_true(check_views(f, patch, rest, m) != root);
 
   /* From a host the server does not know: refused. */
   uint64_t refused = counters(f).refused;
@@ -1847,8 +1886,9 @@ static void test_orphan(void **state) {
   fx_del(f);
 }
 
-/* ORPHAN in the overlay tree: the patch whose primary was named is out of
- * the overlay until that primary heartbeats again. */
+/* ORPHAN in an overlay tree: the patch whose primary was named is out of
+ * every overlay tree of the group (its own too) until that primary
+ * heartbeats again. */
 static void test_wao_orphan(void **state) {
   (void)state;
   fx *f = fx_rtts(quilt_rules_default_text());
@@ -1859,28 +1899,39 @@ static void test_wao_orphan(void **state) {
     join_ok(f, prim[d]);
   }
   run_until(f, f->now + 3000 * MS);
-  check_views(f, 0, 0, prim, P);
+  check_wao(f, prim, P);
+  uint32_t t = 0;
   bhost *c = NULL, *p = NULL;
-  for (int d = 0; d < P && !c; d++)
-    if (prim[d]->view[0].parent.id != 0 &&
-        prim[d]->view[0].grandparent.id != 0) {
-      c = prim[d];
-      p = host_by_id(f, c->view[0].parent.id);
+  for (int r = 0; r < P && !c; r++) {
+    t = QUILT_WIRE_TREE_WAO | prim[r]->patch;
+    for (int d = 0; d < P && !c; d++) {
+      const quilt_msg_tree *v = view_in(prim[d], t);
+      if (v->parent.id != 0 && v->grandparent.id != 0) {
+        c = prim[d];
+        p = host_by_id(f, v->parent.id);
+      }
     }
+  }
   assert_non_null(c);
-  assert_int_equal(orphan(f, c, 0, p->id), 0);
+  assert_int_equal(orphan(f, c, t, p->id), 0);
   uint64_t par;
-  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, p->id, &par),
-                   QUILT_ERR_NOT_FOUND);
+  for (int r = 0; r < P; r++)
+    assert_int_equal(quilt_bootstrap_tree_parent(
+                         f->b, QUILT_WIRE_TREE_WAO | prim[r]->patch, p->id,
+                         &par),
+                     QUILT_ERR_NOT_FOUND);
+  assert_int_equal(quilt_bootstrap_tree_parent(
+                       f->b, QUILT_WIRE_TREE_WAO | p->patch, c->id, &par),
+                   QUILT_ERR_NOT_FOUND); /* p's own tree is gone */
   bhost *rest[P];
   size_t m = 0;
   for (int d = 0; d < P; d++)
     if (prim[d] != p)
       rest[m++] = prim[d];
-  check_views(f, 0, 0, rest, m);
+  check_wao(f, rest, m);
   assert_int_equal(heartbeat(f, p), 0);
-  assert_int_equal(quilt_bootstrap_tree_parent(f->b, 0, p->id, &par), 0);
-  check_views(f, 0, 0, prim, P);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, t, p->id, &par), 0);
+  check_wao(f, prim, P);
   fx_del(f);
 }
 
@@ -1900,7 +1951,7 @@ static void test_tree_refresh(void **state) {
   c->lose_trees = 0;
   assert_int_equal(c->view[1].parent.id, p->id); /* stale */
   run_until(f, f->now + f->cfg.tree_refresh_ns + 100 * MS);
-  check_views(f, 1, patch, set, n);
+  check_views(f, patch, set, n);
   /* And a view that did not change is re-sent every tree_refresh_ns. */
   size_t mark = f->nlog;
   run_until(f, f->now + 2 * f->cfg.tree_refresh_ns);
@@ -1940,7 +1991,7 @@ static void test_tree_bounded_work(void **state) {
   bhost *set[N];
   size_t n = members_of(f, f->h[0].patch, set);
   assert_int_equal(n, N);
-  check_views(f, 1, f->h[0].patch, set, n);
+  check_views(f, f->h[0].patch, set, n);
   size_t mark = f->nlog;
   assert_int_equal(heartbeat(f, &f->h[N / 2]), 0);
   assert_int_equal(f->nlog, mark);
@@ -1956,7 +2007,7 @@ static void test_tree_restart(void **state) {
   bhost *set[64];
   uint32_t patch = f->h[0].patch;
   size_t n = members_of(f, patch, set);
-  check_views(f, 1, patch, set, n);
+  check_views(f, patch, set, n);
   uint32_t epoch = f->h[0].view[1].epoch;
   quilt_bootstrap_del(f->b);
   f->cfg.incarnation++;
@@ -1965,7 +2016,7 @@ static void test_tree_restart(void **state) {
   run_until(f, f->now + 5000 * MS);
   assert_int_equal(counters(f).hosts, 16);
   assert_int_equal(f->h[0].patch, patch);
-  check_views(f, 1, patch, set, n);
+  check_views(f, patch, set, n);
   assert_true(f->h[0].view[1].epoch > epoch);
   fx_del(f);
 }
@@ -2021,8 +2072,11 @@ static void test_tree_churn(void **state) {
       if (h->alive && h->ntree[1] && h->view[1].parent.id)
         assert_int_equal(orphan(f, h, h->view[1].tree, h->view[1].parent.id),
                          0);
-      if (h->alive && h->ntree[0] && h->view[0].parent.id)
-        assert_int_equal(orphan(f, h, 0, h->view[0].parent.id), 0);
+      if (h->alive && h->nwao) {
+        const quilt_msg_tree *v = &h->wao[quilt_rng_below(&r, h->nwao)];
+        if (v->parent.id)
+          assert_int_equal(orphan(f, h, v->tree, v->parent.id), 0);
+      }
       break;
     case 6: /* ORPHAN naming anyone */
       if (h->alive && h->ntree[1])
@@ -2057,7 +2111,7 @@ static void test_tree_churn(void **state) {
     bhost *set[N];
     size_t n = members_of(f, bp.patch_id, set);
     assert_int_equal(n, bp.members);
-    check_views(f, 1, bp.patch_id, set, n);
+    check_views(f, bp.patch_id, set, n);
   }
   for (int gi = 0; gi < 2; gi++) {
     bhost *prim[N];
@@ -2068,7 +2122,7 @@ static void test_tree_churn(void **state) {
       if (bp.group == (gi ? g2 : g1))
         prim[n++] = host_by_id(f, bp.reps[0]);
     }
-    check_views(f, 0, 0, prim, n);
+    check_wao(f, prim, n);
   }
   fx_del(f);
 }
