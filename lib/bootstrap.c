@@ -50,7 +50,7 @@
 #define NO_SLOT UINT32_MAX
 /* Degree bound of a tree node: what a TREE can list and omni allows. */
 #define TREE_MAX_DEGREE                                                        \
-  (QUILT_WIRE_MAX_CHILDREN < QUILT_OMNI_MAX_DEGREE ? QUILT_WIRE_MAX_CHILDREN \
+  (QUILT_WIRE_MAX_CHILDREN < QUILT_OMNI_MAX_DEGREE ? QUILT_WIRE_MAX_CHILDREN   \
                                                    : QUILT_OMNI_MAX_DEGREE)
 #define TREE_MIN_CAP 16        /* omni nodes allocated for a small tree */
 #define TREE_MEDIAN_SAMPLE 128 /* others summed per root candidate */
@@ -64,9 +64,9 @@ typedef struct host {
   uint32_t patch; /* patch slot */
   uint64_t last_seen_ns;
   int used;
-  int rep_acked; /* its heartbeats say it knows it is a representative */
-  int claimed;   /* was a representative of its patch under a previous
-                    server (said so in the heartbeat that admitted it) */
+  int rep_acked;    /* its heartbeats say it knows it is a representative */
+  int claimed;      /* was a representative of its patch under a previous
+                       server (said so in the heartbeat that admitted it) */
   uint32_t gslot;   /* its group */
   quilt_lm_pos pos; /* latest position (landmark RTTs of its heartbeats) */
   uint32_t pos_gen; /* changes whenever pos or the uplink changes */
@@ -93,12 +93,12 @@ typedef struct patch {
   uint32_t members_epoch; /* version of the member list sent */
   int members_dirty;      /* members changed since the last MEMBERS */
   int used;
-  uint32_t gslot;  /* its group */
-  tree *tree;      /* QUILT_PROTO_TREE: the members' tree */
-  tree *wao;       /* the overlay tree rooted at this patch */
-  int dirty;       /* listed in b->dirty: members changed */
-  int wao_out;     /* taken out of the overlay trees after an ORPHAN named
-                      its primary, until that primary is heard from */
+  uint32_t gslot; /* its group */
+  tree *tree;     /* QUILT_PROTO_TREE: the members' tree */
+  tree *wao;      /* the overlay tree rooted at this patch */
+  int dirty;      /* listed in b->dirty: members changed */
+  int wao_out;    /* taken out of the overlay trees after an ORPHAN named
+                     its primary, until that primary is heard from */
 } patch;
 
 typedef struct grp {
@@ -116,12 +116,12 @@ typedef struct grp {
 /* A node of a tree: who it stands for, and what the latencies and the
  * degree bound were computed from. */
 typedef struct tnode {
-  uint32_t ref;       /* host slot (patch tree) or patch slot (overlay
-                         tree); NO_SLOT: a free index */
-  uint64_t key;       /* host id or patch id: ref still means the same */
-  uint64_t who;       /* node id of the host the view goes to (in the
-                         overlay: the patch's primary when last looked) */
-  uint32_t pos_gen;   /* that host's pos_gen when last looked at */
+  uint32_t ref;     /* host slot (patch tree) or patch slot (overlay
+                       tree); NO_SLOT: a free index */
+  uint64_t key;     /* host id or patch id: ref still means the same */
+  uint64_t who;     /* node id of the host the view goes to (in the
+                       overlay: the patch's primary when last looked) */
+  uint32_t pos_gen; /* that host's pos_gen when last looked at */
   uint32_t degree;
   uint32_t weight;    /* c_i: 1, or the patch's members in the overlay */
   uint64_t sent_hash; /* hash of the view last sent, 0 = none */
@@ -130,7 +130,7 @@ typedef struct tnode {
 
 struct tree {
   quilt_bootstrap *b;
-  uint32_t id;    /* patch id, or QUILT_WIRE_TREE_WAO | the root's id */
+  uint32_t id; /* patch id, or QUILT_WIRE_TREE_WAO | the root's id */
   uint32_t gslot;
   uint32_t pslot; /* the patch: whose members, or the overlay's root */
   quilt_omni *t;  /* NULL while empty */
@@ -142,8 +142,8 @@ struct tree {
   uint32_t built_lm_epoch; /* the group's landmark epoch at the last build */
   uint64_t last_build_ns, last_improve_ns;
   uint64_t rebuild_due_ns; /* a fuller build after the first, or none */
-  int changed;     /* structure or positions changed since optimised */
-  int views_dirty; /* some view may have changed */
+  int changed;             /* structure or positions changed since optimised */
+  int views_dirty;         /* some view may have changed */
 };
 
 struct quilt_bootstrap {
@@ -174,8 +174,8 @@ struct quilt_bootstrap {
 
   uint32_t *dirty; /* patch slots whose members changed, for settle */
   uint32_t ndirty, cap_dirty;
-  int dirty_all;   /* the list could not grow: look at every patch */
-  int wao_dirty;   /* the primaries changed */
+  int dirty_all; /* the list could not grow: look at every patch */
+  int wao_dirty; /* the primaries changed */
   uint32_t lm_serial;
   uint32_t pos_gen;
   uint32_t epoch_clock; /* low 24 bits of the latest epoch (next_epoch) */
@@ -269,7 +269,7 @@ static void send_patch_info(quilt_bootstrap *b, uint32_t slot) {
     pi->mcast.port = b->cfg.mcast_port;
   }
   pi->heartbeat_ms = pi->role == QUILT_ROLE_MEMBER ? b->cfg.heartbeat_ms
-                                                    : b->cfg.rep_heartbeat_ms;
+                                                   : b->cfg.rep_heartbeat_ms;
   pi->nreps = (uint8_t)p->nreps;
   for (uint32_t i = 0; i < p->nreps; i++) {
     pi->reps[i].id = b->hosts[p->reps[i]].id;
@@ -522,7 +522,6 @@ static uint32_t host_degree(const quilt_bootstrap *b, const host *h) {
   return d > TREE_MAX_DEGREE ? TREE_MAX_DEGREE : d;
 }
 
-
 static int is_wao(const tree *tr) { return QUILT_WIRE_TREE_IS_WAO(tr->id); }
 
 /* The host a node stands for (the primary, in the overlay tree). */
@@ -547,8 +546,8 @@ static int ref_valid(const quilt_bootstrap *b, const tree *tr, uint32_t ref,
     if (ref >= b->npatch_slots)
       return 0;
     const patch *p = &b->patches[ref];
-    return p->used && p->id == key && p->gslot == tr->gslot &&
-           p->nreps > 0 && !p->wao_out;
+    return p->used && p->id == key && p->gslot == tr->gslot && p->nreps > 0 &&
+           !p->wao_out;
   }
   if (ref >= b->nhosts_slots)
     return 0;
@@ -565,8 +564,7 @@ static uint32_t get_index(const quilt_bootstrap *b, const tree *tr,
   return ref < tr->nslot_idx ? tr->slot_idx[ref] : NO_SLOT;
 }
 
-static int set_index(quilt_bootstrap *b, tree *tr, uint32_t ref,
-                     uint32_t i) {
+static int set_index(quilt_bootstrap *b, tree *tr, uint32_t ref, uint32_t i) {
   if (!is_wao(tr)) {
     b->hosts[ref].tidx = i;
     return 0;
@@ -761,8 +759,7 @@ static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
 /* Adds ref as a leaf where it adds the least latency (quilt_omni_insert).
  * The first node of an empty tree builds it, and a fuller build follows
  * after tree_rebuild_ns, once the first wave of joins is in. */
-static int tree_add(quilt_bootstrap *b, tree *tr, uint32_t ref,
-                    uint64_t now) {
+static int tree_add(quilt_bootstrap *b, tree *tr, uint32_t ref, uint64_t now) {
   if (!tr->t) {
     int rc = tree_rebuild(b, tr, now);
     tr->rebuild_due_ns = now + b->cfg.tree_rebuild_ns;
@@ -774,8 +771,8 @@ static int tree_add(quilt_bootstrap *b, tree *tr, uint32_t ref,
   if (i == tr->cap) {
     if (tr->cap >= QUILT_OMNI_MAX_NODES)
       return QUILT_ERR_LIMIT;
-    uint32_t cap = tr->cap * 2 > QUILT_OMNI_MAX_NODES ? QUILT_OMNI_MAX_NODES
-                                                      : tr->cap * 2;
+    uint32_t cap =
+        tr->cap * 2 > QUILT_OMNI_MAX_NODES ? QUILT_OMNI_MAX_NODES : tr->cap * 2;
     tnode *nn = realloc(tr->nodes, cap * sizeof *nn);
     if (!nn)
       return QUILT_ERR_NOMEM;
@@ -804,8 +801,7 @@ static int tree_add(quilt_bootstrap *b, tree *tr, uint32_t ref,
 /* Takes node i out, its children re-attached grandparent first
  * (quilt_omni_remove).  The root cannot be taken out: the tree is built
  * anew around another root. */
-static void tree_drop(quilt_bootstrap *b, tree *tr, uint32_t i,
-                      uint64_t now) {
+static void tree_drop(quilt_bootstrap *b, tree *tr, uint32_t i, uint64_t now) {
   if (i == 0) {
     tree_rebuild(b, tr, now);
     return;
@@ -1252,8 +1248,7 @@ static uint32_t patch_find(const quilt_bootstrap *b, uint32_t group,
     if (needs_members(p) && b->cfg.members_max &&
         p->nmembers >= b->cfg.members_max)
       continue;
-    if (p->protocol == QUILT_PROTO_TREE &&
-        p->nmembers >= QUILT_OMNI_MAX_NODES)
+    if (p->protocol == QUILT_PROTO_TREE && p->nmembers >= QUILT_OMNI_MAX_NODES)
       continue; /* the largest tree omni keeps */
     return i;
   }
@@ -1339,8 +1334,8 @@ static int patch_add_member(quilt_bootstrap *b, uint32_t pslot,
 
 /* Removes a host from its patch; replaces it if it was a representative
  * and tells the patch.  `failed` counts it as a failover. */
-static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot,
-                                int failed, uint64_t now) {
+static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot, int failed,
+                                uint64_t now) {
   uint32_t pslot = b->hosts[hslot].patch;
   patch *p = &b->patches[pslot];
   for (uint32_t i = 0; i < p->nmembers; i++)
@@ -1671,7 +1666,7 @@ static void on_orphan(quilt_bootstrap *b, uint32_t slot,
   } else {
     tr = p->tree;
     if (p->id != o->tree || !tr)
-      return; /* an old patch's tree */
+      return;          /* an old patch's tree */
     if (h->tree_out) { /* it lives: back in, and told where */
       h->tree_out = 0;
       patch_dirty(b, h->patch);
@@ -1723,8 +1718,8 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
   switch (m.hdr.type) {
   case QUILT_MSG_JOIN:
     b->ctr.joins++;
-    rc = on_hello(b, &m, &m.u.join.addr, &m.u.join.euid, 0,
-                  QUILT_ROLE_MEMBER, 0, 1, now);
+    rc = on_hello(b, &m, &m.u.join.addr, &m.u.join.euid, 0, QUILT_ROLE_MEMBER,
+                  0, 1, now);
     if (rc == 0)
       after_hello(b, m.hdr.sender, NULL);
     break;
@@ -1796,9 +1791,8 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
       host *h = &b->hosts[i];
       if (!h->used)
         continue;
-      uint64_t l = h->rep_acked && is_rep(&b->patches[h->patch], i)
-                       ? rep_limit
-                       : limit;
+      uint64_t l =
+          h->rep_acked && is_rep(&b->patches[h->patch], i) ? rep_limit : limit;
       if (now > h->last_seen_ns + l) {
         b->ctr.expired++;
         host_remove(b, i, 1, now);
@@ -1903,8 +1897,8 @@ static int tree_check(const quilt_bootstrap *b, const tree *tr, int wao,
     }
     if (quilt_omni_degree(tr->t, i) != nd->degree ||
         nd->degree > TREE_MAX_DEGREE || nd->degree < 2) {
-      snprintf(err, errlen, "%s %u: node %u degree bound %u, recorded %u",
-               what, oid, i, quilt_omni_degree(tr->t, i), nd->degree);
+      snprintf(err, errlen, "%s %u: node %u degree bound %u, recorded %u", what,
+               oid, i, quilt_omni_degree(tr->t, i), nd->degree);
       return QUILT_ERR_STATE;
     }
   }
@@ -1916,8 +1910,7 @@ static int tree_check(const quilt_bootstrap *b, const tree *tr, int wao,
   return 0;
 }
 
-int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
-                          size_t errlen) {
+int quilt_bootstrap_check(const quilt_bootstrap *b, char *err, size_t errlen) {
   uint32_t placed = 0;
   for (uint32_t i = 0; i < b->npatch_slots; i++) {
     const patch *p = &b->patches[i];
@@ -1938,9 +1931,8 @@ int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
                p->id, p->nmembers, b->cfg.members_max);
       return QUILT_ERR_STATE;
     }
-    uint32_t want = b->cfg.reps_per_patch < p->nmembers
-                        ? b->cfg.reps_per_patch
-                        : p->nmembers;
+    uint32_t want = b->cfg.reps_per_patch < p->nmembers ? b->cfg.reps_per_patch
+                                                        : p->nmembers;
     if (p->nreps != want) {
       snprintf(err, errlen, "patch %u has %u representatives, expected %u",
                p->id, p->nreps, want);
@@ -1955,16 +1947,14 @@ int quilt_bootstrap_check(const quilt_bootstrap *b, char *err,
       }
       for (uint32_t q = 0; q < r; q++)
         if (p->reps[q] == p->reps[r]) {
-          snprintf(err, errlen, "patch %u: representative listed twice",
-                   p->id);
+          snprintf(err, errlen, "patch %u: representative listed twice", p->id);
           return QUILT_ERR_STATE;
         }
     }
     for (uint32_t j = 0; j < p->nmembers; j++) {
       const host *h = &b->hosts[p->members[j]];
       if (!h->used || h->patch != i) {
-        snprintf(err, errlen, "patch %u: member %u points elsewhere", p->id,
-                 j);
+        snprintf(err, errlen, "patch %u: member %u points elsewhere", p->id, j);
         return QUILT_ERR_STATE;
       }
     }
@@ -2067,10 +2057,10 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
       cfg->reps_per_patch > QUILT_BOOTSTRAP_MAX_REPS ||
       cfg->heartbeat_ms == 0 || cfg->miss_limit == 0 ||
       cfg->rep_heartbeat_ms == 0 || cfg->rep_miss_limit == 0 ||
-      cfg->max_patches == 0 || cfg->max_patches > QUILT_BOOTSTRAP_MAX_PATCH_ID ||
+      cfg->max_patches == 0 ||
+      cfg->max_patches > QUILT_BOOTSTRAP_MAX_PATCH_ID ||
       cfg->landmarks_max > QUILT_WIRE_MAX_LANDMARKS ||
-      cfg->landmark_period_ns == 0 ||
-      cfg->tree_rebuild_ns < 4 ||
+      cfg->landmark_period_ns == 0 || cfg->tree_rebuild_ns < 4 ||
       cfg->tree_refresh_ns < TREE_REFRESH_SLICES ||
       cfg->wao_max_patches > QUILT_OMNI_MAX_NODES)
     return QUILT_ERR_INVAL;

@@ -92,8 +92,7 @@ int quilt_lm_find(const quilt_lm_set *s, uint32_t host) {
   return -1;
 }
 
-int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id,
-                 uint32_t serial) {
+int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id, uint32_t serial) {
   assert(serial != 0);
   if (s->count >= QUILT_LM_MAX || quilt_lm_find(s, host) >= 0)
     return -1;
@@ -144,7 +143,7 @@ void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
                      const quilt_lm_pos *pos) {
   cand_drop(s, host);
   if (quilt_lm_find(s, host) >= 0)
-    return; /* a landmark already */
+    return;                    /* a landmark already */
   uint32_t value = UINT32_MAX; /* no landmark yet: any host is far */
   for (uint32_t i = 0; i < s->count; i++) {
     uint32_t slot = s->order[i];
@@ -180,8 +179,8 @@ uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
     for (uint32_t i = 0; i < s->ncand; i++) {
       if (used[i] || val[i] <= min_rtt_us)
         continue;
-      if (best < 0 || cand_before(val[i], s->cand[i].id, val[best],
-                                  s->cand[best].id))
+      if (best < 0 ||
+          cand_before(val[i], s->cand[i].id, val[best], s->cand[best].id))
         best = (int)i;
     }
     if (best < 0)

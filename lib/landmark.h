@@ -53,8 +53,8 @@ int quilt_lm_pos_moved(const quilt_lm_pos *old, const quilt_lm_pos *now);
 /* A candidate for the next landmark: a host whose latest report measured
  * every landmark of the current list. */
 typedef struct quilt_lm_cand {
-  uint32_t host; /* the caller's handle (a host slot) */
-  uint64_t id;   /* node id, for ties */
+  uint32_t host;     /* the caller's handle (a host slot) */
+  uint64_t id;       /* node id, for ties */
   uint32_t value_us; /* min over the landmarks of its RTT */
   quilt_lm_pos pos;
 } quilt_lm_cand;
@@ -76,8 +76,7 @@ void quilt_lm_set_init(quilt_lm_set *s);
 /* Adds a landmark with this (fresh, nonzero) serial at the end of the
  * list.  Returns its slot, or -1 when the set is full or the host is a
  * landmark already. */
-int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id,
-                 uint32_t serial);
+int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id, uint32_t serial);
 
 /* Slot of host's landmark, or -1. */
 int quilt_lm_find(const quilt_lm_set *s, uint32_t host);

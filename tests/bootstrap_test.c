@@ -1447,8 +1447,7 @@ static bhost *check_views(fx *f, uint32_t tree, bhost *const *set, size_t n) {
       int p = in_set(set, n, v->parent.id);
       if (p < 0)
         fail_msg("host %llu: parent %llu not in the tree",
-                 (unsigned long long)h->id,
-                 (unsigned long long)v->parent.id);
+                 (unsigned long long)h->id, (unsigned long long)v->parent.id);
       const quilt_msg_tree *pv = view_in(set[p], tree);
       assert_non_null(pv);
       assert_int_equal(v->parent.addr.ip, set[p]->addr.ip);
@@ -1459,8 +1458,7 @@ static bhost *check_views(fx *f, uint32_t tree, bhost *const *set, size_t n) {
         found += pv->children[c].id == h->id;
       if (found != 1)
         fail_msg("host %llu not among its parent %llu's children",
-                 (unsigned long long)h->id,
-                 (unsigned long long)v->parent.id);
+                 (unsigned long long)h->id, (unsigned long long)v->parent.id);
     }
     for (unsigned c = 0; c < v->nchildren; c++) {
       int ci = in_set(set, n, v->children[c].id);
@@ -1498,8 +1496,7 @@ static size_t members_of(fx *f, uint32_t patch, bhost **set) {
   return n;
 }
 
-static size_t msgs_to(const fx *f, size_t from, const bhost *h,
-                      unsigned type) {
+static size_t msgs_to(const fx *f, size_t from, const bhost *h, unsigned type) {
   size_t n = 0;
   for (size_t i = from; i < f->nlog; i++)
     if (f->log[i].m.hdr.type == type && quilt_addr_eq(&f->log[i].to, &h->addr))
@@ -1916,10 +1913,10 @@ static void test_wao_orphan(void **state) {
   assert_int_equal(orphan(f, c, t, p->id), 0);
   uint64_t par;
   for (int r = 0; r < P; r++)
-    assert_int_equal(quilt_bootstrap_tree_parent(
-                         f->b, QUILT_WIRE_TREE_WAO | prim[r]->patch, p->id,
-                         &par),
-                     QUILT_ERR_NOT_FOUND);
+    assert_int_equal(
+        quilt_bootstrap_tree_parent(f->b, QUILT_WIRE_TREE_WAO | prim[r]->patch,
+                                    p->id, &par),
+        QUILT_ERR_NOT_FOUND);
   assert_int_equal(quilt_bootstrap_tree_parent(
                        f->b, QUILT_WIRE_TREE_WAO | p->patch, c->id, &par),
                    QUILT_ERR_NOT_FOUND); /* p's own tree is gone */
@@ -2039,8 +2036,9 @@ static void test_tree_churn(void **state) {
     quilt_euid e = i % 4 == 0 ? lan((uint32_t)(i % 8)) : treeh(0);
     e.region = (uint32_t)(i % 2);
     e.bw_kbps = 50000u + quilt_rng_below(&r, 900000);
-    bhost *h = add_at(f, 1 + (uint64_t)i, e, (int32_t)quilt_rng_below(&r, 20000),
-                      (int32_t)quilt_rng_below(&r, 20000));
+    bhost *h =
+        add_at(f, 1 + (uint64_t)i, e, (int32_t)quilt_rng_below(&r, 20000),
+               (int32_t)quilt_rng_below(&r, 20000));
     join_ok(f, h);
     run_until(f, f->now + 3 * MS);
   }
