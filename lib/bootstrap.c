@@ -136,8 +136,7 @@ struct tree {
   quilt_omni *t;  /* NULL while empty */
   tnode *nodes;   /* cap entries, indexed like the omni nodes */
   uint32_t cap, live;
-  uint32_t *slot_idx; /* overlay trees: node of each patch slot (check) */
-  uint32_t nslot_idx;
+  quilt_map slot_idx; /* overlay trees: patch slot -> node (check it) */
   uint32_t epoch;
   uint32_t built_lm_epoch; /* the group's landmark epoch at the last build */
   uint64_t last_build_ns, last_improve_ns;
@@ -556,12 +555,14 @@ static int ref_valid(const quilt_bootstrap *b, const tree *tr, uint32_t ref,
 }
 
 /* Where ref's node index is noted: in the host (a host is in one patch
- * tree), or in the overlay tree (a patch is in all of its group's). */
+ * tree), or in the overlay tree (a patch is in all of its group's): a map
+ * of the tree's own nodes, so O(tree size) memory per tree. */
 static uint32_t get_index(const quilt_bootstrap *b, const tree *tr,
                           uint32_t ref) {
   if (!is_wao(tr))
     return b->hosts[ref].tidx;
-  return ref < tr->nslot_idx ? tr->slot_idx[ref] : NO_SLOT;
+  uint32_t i;
+  return quilt_map_get(&tr->slot_idx, ref, &i) ? i : NO_SLOT;
 }
 
 static int set_index(quilt_bootstrap *b, tree *tr, uint32_t ref, uint32_t i) {
@@ -569,18 +570,7 @@ static int set_index(quilt_bootstrap *b, tree *tr, uint32_t ref, uint32_t i) {
     b->hosts[ref].tidx = i;
     return 0;
   }
-  if (ref >= tr->nslot_idx) {
-    uint32_t n = b->npatch_slots > ref ? b->npatch_slots : ref + 1;
-    uint32_t *a = realloc(tr->slot_idx, n * sizeof *a);
-    if (!a)
-      return QUILT_ERR_NOMEM;
-    for (uint32_t k = tr->nslot_idx; k < n; k++)
-      a[k] = NO_SLOT;
-    tr->slot_idx = a;
-    tr->nslot_idx = n;
-  }
-  tr->slot_idx[ref] = i;
-  return 0;
+  return quilt_map_put(&tr->slot_idx, ref, i);
 }
 
 /* The index of ref's node, or NO_SLOT when it is not in the tree. */
@@ -634,6 +624,7 @@ static tree *tree_new(quilt_bootstrap *b, uint32_t id, uint32_t gslot,
   tr->pslot = pslot;
   tr->epoch = next_epoch(b);
   tr->rebuild_due_ns = UINT64_MAX;
+  quilt_map_init(&tr->slot_idx);
   return tr;
 }
 
@@ -642,7 +633,7 @@ static void tree_del(tree *tr) {
     return;
   quilt_omni_del(tr->t);
   free(tr->nodes);
-  free(tr->slot_idx);
+  quilt_map_free(&tr->slot_idx);
   free(tr);
 }
 
@@ -690,6 +681,7 @@ static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
   if (n == 0) {
     quilt_omni_del(tr->t);
     free(tr->nodes);
+    quilt_map_free(&tr->slot_idx);
     tr->t = NULL;
     tr->nodes = NULL;
     tr->cap = tr->live = 0;
@@ -728,16 +720,21 @@ static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
   nn[0] = nn[root];
   nn[root] = tmp;
   quilt_omni *t = NULL;
+  quilt_map idx;
+  quilt_map_init(&idx);
   int rc = quilt_omni_new(&t, cap, tree_lat, tr);
-  if (rc == 0 && is_wao(tr))
-    rc = set_index(b, tr, b->npatch_slots - 1, NO_SLOT); /* sized once */
+  for (uint32_t k = 0; rc == 0 && is_wao(tr) && k < n; k++)
+    rc = quilt_map_put(&idx, nn[k].ref, k);
   if (rc < 0) {
     quilt_omni_del(t);
+    quilt_map_free(&idx);
     free(nn);
     return rc;
   }
   quilt_omni_del(tr->t);
   free(tr->nodes);
+  quilt_map_free(&tr->slot_idx);
+  tr->slot_idx = idx; /* (empty for a patch tree) */
   tr->t = t;
   tr->nodes = nn;
   tr->cap = cap;
@@ -749,7 +746,8 @@ static int tree_rebuild(quilt_bootstrap *b, tree *tr, uint64_t now) {
     }
     quilt_omni_set_weight(t, k, nn[k].weight);
     quilt_omni_set_degree(t, k, nn[k].degree);
-    set_index(b, tr, nn[k].ref, k); /* cannot fail: sized above */
+    if (!is_wao(tr))
+      b->hosts[nn[k].ref].tidx = k;
   }
   quilt_omni_build_initial(t);
   quilt_omni_improve(t, &b->rng, b->cfg.tree_rebuild_rounds);
@@ -809,6 +807,8 @@ static void tree_drop(quilt_bootstrap *b, tree *tr, uint32_t i, uint64_t now) {
   int rc = quilt_omni_remove(tr->t, i);
   assert(rc == 0);
   (void)rc;
+  if (is_wao(tr))
+    quilt_map_del(&tr->slot_idx, tr->nodes[i].ref);
   tr->nodes[i].ref = NO_SLOT;
   tr->live--;
   tr->changed = tr->views_dirty = 1;
