@@ -1592,3 +1592,7 @@ int quilt__node_lookup(quilt_node *n, uint64_t origin, uint64_t seq,
                        uint64_t now, quilt_msg_data *out) {
   return quilt_delivery_lookup(n->dlv, origin, seq, now, out);
 }
+
+const quilt_msg_patch_info *quilt__node_patch_info(const quilt_node *n) {
+  return n->joined ? &n->pi : NULL;
+}

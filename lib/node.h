@@ -187,5 +187,8 @@ void *quilt__node_proto_state(const quilt_node *n, unsigned protocol);
  * node next changes), or 0 when it is not held. */
 int quilt__node_lookup(quilt_node *n, uint64_t origin, uint64_t seq,
                        uint64_t now_ns, quilt_msg_data *out);
+/* The latest PATCH_INFO of the host's patch (its representatives change
+ * without the protocol being restarted), or NULL when not in a patch. */
+const quilt_msg_patch_info *quilt__node_patch_info(const quilt_node *n);
 
 #endif /* QUILT_NODE_H */
