@@ -67,6 +67,9 @@ typedef struct quilt_host_options {
   uint16_t port;         /* local UDP port, 0 = any */
   int no_ipmc;           /* 1: behave as if IP multicast did not work here */
   uint32_t region;       /* coarse location for the rules, 0 = unknown */
+  uint32_t bw_mbps;      /* uplink to announce instead of the measured
+                            estimate (it sets the host's degree bound in a
+                            tree), 0 = measure */
 } quilt_host_options;
 
 /* A message, delivered exactly once and in order per origin.  data is valid
@@ -114,6 +117,8 @@ typedef struct quilt_host_info {
   uint64_t delivered;
   uint64_t losses;
   uint64_t malformed;
+  uint64_t reattached; /* in a tree patch: times a silent parent was
+                          replaced */
 } quilt_host_info;
 
 void quilt_host_info_get(const quilt_host *h, quilt_host_info *info);

@@ -294,6 +294,8 @@ int quilt_host_start(quilt_host *h) {
     nc.euid.region = h->opt.region;
     nc.euid.bw_kbps = 1000000;
   }
+  if (h->opt.bw_mbps)
+    nc.euid.bw_kbps = h->opt.bw_mbps * 1000u;
   quilt_node_callbacks cb = {cb_send,    cb_mcast_join, cb_mcast_leave,
                              cb_deliver, cb_loss,       cb_patch, NULL};
   if (quilt_node_new(&h->node, &nc, &cb, h) != 0)
@@ -365,5 +367,6 @@ void quilt_host_info_get(const quilt_host *h, quilt_host_info *info) {
     quilt_node_counters c;
     quilt_node_counters_get(h->node, &c);
     info->malformed = c.malformed;
+    info->reattached = c.reattached;
   }
 }

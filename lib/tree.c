@@ -52,6 +52,15 @@ typedef struct tree_state {
   int orphan;             /* the parent is silent */
   uint64_t orphan_parent; /* ...this one */
   uint64_t orphan_due_ns; /* next ORPHAN */
+  /* This host's own messages published while it had no view or no live
+   * parent: [unsent_first, unsent_last] went to no one (or only down), and
+   * are sent from the retention buffer to the neighbours of the next view.
+   * (Announcing them would not do: a receiver that first hears of an
+   * origin at seq s recovers only s-64..s, the late joiner's rule.) */
+  uint64_t unsent_first, unsent_last;
+  uint64_t own_seq;   /* this host's last message sent */
+  uint64_t own_acked; /* own_seq when the parent last answered a PING:
+                         what came after may have died with the parent */
 } tree_state;
 
 static int tree_start(quilt_node *n, void **state,
@@ -91,10 +100,45 @@ static void flood(quilt_node *n, tree_state *t, const uint8_t *dg,
       quilt__node_send(n, &v->children[i].addr, dg, len);
 }
 
+static void note_unsent(tree_state *t, uint64_t first, uint64_t last) {
+  if (first == 0 || last < first)
+    return;
+  if (t->unsent_first == 0 || first < t->unsent_first)
+    t->unsent_first = first;
+  if (last > t->unsent_last)
+    t->unsent_last = last;
+}
+
 static void tree_send_all(quilt_node *n, void *state, const uint8_t *dg,
                           size_t len, uint64_t now) {
   (void)now;
+  tree_state *t = state;
+  if ((!t->has_view || (t->orphan && t->view.parent.id != 0)) &&
+      len >= QUILT_WIRE_DATA_OVERHEAD && dg[3] == QUILT_MSG_DATA) {
+    quilt_msg m;
+    if (quilt_wire_decode(&m, dg, len) == 0 &&
+        m.u.data.origin == quilt__node_id(n))
+      note_unsent(t, m.u.data.seq, m.u.data.seq);
+  }
+  if (len >= QUILT_WIRE_DATA_OVERHEAD && dg[3] == QUILT_MSG_DATA) {
+    quilt_msg m;
+    if (quilt_wire_decode(&m, dg, len) == 0 &&
+        m.u.data.origin == quilt__node_id(n) && m.u.data.seq > t->own_seq)
+      t->own_seq = m.u.data.seq;
+  }
   flood(n, state, dg, len, NULL);
+}
+
+/* Sends the own messages that went to no one to the parent and children
+ * of a new view (those that already have them drop the copies). */
+static void send_unsent(quilt_node *n, tree_state *t, uint64_t now) {
+  if (t->unsent_first == 0 || t->orphan)
+    return;
+  for (uint64_t s = t->unsent_first; s <= t->unsent_last; s++)
+    quilt__node_resend_own(n, s, t->view.parent.id != 0 ? &t->view.parent.addr
+                                                        : NULL,
+                           t->view.children, t->view.nchildren, now);
+  t->unsent_first = t->unsent_last = 0;
 }
 
 static void tree_on_data(quilt_node *n, void *state, const quilt_addr *from,
@@ -167,6 +211,7 @@ static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
   for (unsigned i = 0; i < v->nchildren; i++)
     if (!had || !in_view(&old, &v->children[i]))
       quilt__node_announce_all_to(n, &v->children[i].addr);
+  send_unsent(n, t, now);
 }
 
 static void tree_handle(quilt_node *n, void *state, const quilt_addr *from,
@@ -178,8 +223,10 @@ static void tree_handle(quilt_node *n, void *state, const quilt_addr *from,
     break;
   case QUILT_MSG_PONG:
     if (t->has_view && t->view.parent.id == m->hdr.sender && from &&
-        quilt_addr_eq(from, &t->view.parent.addr) && !t->orphan)
+        quilt_addr_eq(from, &t->view.parent.addr) && !t->orphan) {
       t->last_pong_ns = now;
+      t->own_acked = t->own_seq;
+    }
     break;
   default:
     break;
@@ -221,6 +268,7 @@ static void tree_handle_expiry(quilt_node *n, void *state, uint64_t now) {
   if (!t->orphan && now - t->last_pong_ns >= TREE_DEAD_NS) {
     t->orphan = 1;
     t->orphan_parent = t->view.parent.id;
+    note_unsent(t, t->own_acked + 1, t->own_seq);
     quilt__node_orphaned(n);
     send_orphan(n, t, now);
     return;

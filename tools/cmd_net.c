@@ -27,6 +27,7 @@ typedef struct opts {
   uint64_t region;
   int report;         /* sub: print a summary line at exit */
   uint64_t rate;      /* pub: messages per second at most */
+  uint64_t bw_mbps;   /* announce this uplink (0: measure) */
 } opts;
 
 typedef struct flag {
@@ -87,6 +88,9 @@ static int parse(const char *cmd, int argc, char **argv, const flag *flags,
         return -1;
     } else if (strcmp(a, "--region") == 0) {
       if (cli_parse_u64(cmd, a, v, 0, UINT32_MAX, &o->region) < 0)
+        return -1;
+    } else if (strcmp(a, "--bw-mbps") == 0) {
+      if (cli_parse_u64(cmd, a, v, 1, 4000000, &o->bw_mbps) < 0)
         return -1;
     }
   }
@@ -212,7 +216,7 @@ static const flag host_flags[] = {
     {"--bootstrap", 1}, {"--group", 1},  {"--bind", 1},      {"--no-ipmc", 0},
     {"--iface", 1},     {"--rate", 1},
     {"--count", 1},     {"--region", 1}, {"--linger-ms", 1}, {"--report", 0},
-    {NULL, 0}};
+    {"--bw-mbps", 1},   {NULL, 0}};
 
 static quilt_host *host;
 static opts hopts;
@@ -266,6 +270,7 @@ static int make_host(const char *cmd, quilt_deliver_cb deliver,
   ho.bind_ip = hopts.bind;
   ho.no_ipmc = hopts.no_ipmc;
   ho.region = (uint32_t)hopts.region;
+  ho.bw_mbps = (uint32_t)hopts.bw_mbps;
   int rc = quilt_host_new(&host, uv_default_loop(), &ho, deliver, loss, NULL);
   if (rc != 0) {
     fprintf(stderr, "%s: bad --bootstrap, --bind or --group\n", cmd);
@@ -305,10 +310,10 @@ static void print_report(void) {
   quilt_host_info_get(host, &in);
   qsort(lat_ms, nlat, sizeof *lat_ms, cmp_double);
   printf("REPORT id=%016llx patch=%u protocol=%s role=%s delivered=%llu "
-         "losses=%llu p50_ms=%.3f p99_ms=%.3f\n",
+         "losses=%llu p50_ms=%.3f p99_ms=%.3f reattached=%llu\n",
          (unsigned long long)in.id, in.patch_id, in.protocol, in.role,
          (unsigned long long)in.delivered, (unsigned long long)in.losses,
-         pct(0.50), pct(0.99));
+         pct(0.50), pct(0.99), (unsigned long long)in.reattached);
   fflush(stdout);
 }
 
@@ -355,12 +360,13 @@ int quilt_cmd_sub(int argc, char **argv) {
   int rc = parse(cmd, argc, argv, host_flags, &hopts);
   if (rc == 1) {
     printf("usage: quilt sub --bootstrap ADDR:PORT --group NAME [--bind IP | --iface NAME]\n"
-           "                 [--no-ipmc] [--region N] [--count N] [--report]\n\n"
+           "                 [--no-ipmc] [--region N] [--bw-mbps N] [--count N]\n"
+           "                 [--report]\n\n"
            "Joins the group and prints each delivered message on its own "
            "line,\nexactly once; loss events go to standard error.  Stops "
            "on SIGINT or\nSIGTERM, or after --count messages.  --report "
            "ends the output with one\nline: REPORT id= patch= protocol= "
-           "role= delivered= losses= p50_ms= p99_ms=\n");
+           "role= delivered= losses= p50_ms= p99_ms= reattached=\n");
     return QUILT_EXIT_OK;
   }
   if (rc < 0)
@@ -521,7 +527,8 @@ int quilt_cmd_pub(int argc, char **argv) {
   int rc = parse(cmd, argc, argv, host_flags, &hopts);
   if (rc == 1) {
     printf("usage: quilt pub --bootstrap ADDR:PORT --group NAME [--bind IP | --iface NAME]\n"
-           "                 [--no-ipmc] [--region N] [--linger-ms MS] [--rate N]\n\n"
+           "                 [--no-ipmc] [--region N] [--bw-mbps N] [--linger-ms MS]\n"
+           "                 [--rate N]\n\n"
            "Joins the group and publishes each line read from standard "
            "input as one\nmessage (lines are cut at 1353 bytes).  After the "
            "last line it stays\n--linger-ms (default 2000) to answer "
