@@ -1240,6 +1240,8 @@ static void on_request(quilt_donet *d, partner *p,
   }
 }
 
+static void pull(quilt_donet *d, uint64_t now);
+
 int quilt_donet_handle(quilt_donet *d, uint64_t from, const quilt_addr *addr,
                        const quilt_donet_msg *m, uint64_t now) {
   assert(d && m && addr);
@@ -1286,6 +1288,13 @@ int quilt_donet_handle(quilt_donet *d, uint64_t from, const quilt_addr *addr,
     if (m->type == QUILT_DONET_MSG_BUFFER_MAP) {
       d->p[slot].bm = m->u.bm;
       d->p[slot].has_bm = 1;
+      /* The scheduler runs "after each round of BM exchange" (paper 3.5):
+       * a new map is acted on at once rather than at the next tick, which
+       * takes half a period off every hop. */
+      if (d->cfg.sched_on_bm && !d->cfg.is_source) {
+        advance_play(d, now);
+        pull(d, now);
+      }
     } else {
       on_request(d, &d->p[slot], &m->u.bm);
     }

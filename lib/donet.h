@@ -340,6 +340,9 @@ typedef struct quilt_donet_config {
                                       answer is not asked again before this */
   uint64_t refine_period_ns;       /* partner refinement period; 0 = never */
 
+  uint8_t sched_on_bm; /* 1: also schedule on every buffer map received
+                          (paper 3.5: after each round of BM exchange),
+                          not only every sched_period_ns */
   uint32_t fetch_span; /* 0, or: segments are requested only below the
                           oldest one the node still wants (not held, not
                           yet played) + fetch_span, so that a driver whose

@@ -41,7 +41,8 @@
 #define NS_PER_MS 1000000ull
 #define NS_PER_S 1000000000ull
 /* While short of partners, the representatives are offered to the core
- * again this often (their mCache entries may have expired). */
+ * again this often (their mCache entries may have expired), every second
+ * while it has none. */
 #define MESH_RECONTACT_NS (10 * NS_PER_S)
 /* Static members offered as contacts at start, at most. */
 #define MESH_MEMBER_CONTACTS 16
@@ -53,8 +54,6 @@ typedef struct mesh_state {
   uint32_t window;       /* segments */
   uint64_t origin;       /* the stream, 0 until the first segment */
   int spanned;           /* fetch span widened after the first segment */
-  quilt_wire_node reps[QUILT_WIRE_MAX_REPS];
-  uint32_t nreps;
   uint64_t recontact_ns;
   uint64_t now; /* time of the entry point running (for the callbacks) */
   quilt_mesh_stats st; /* donet, origin and partners filled on demand */
@@ -188,14 +187,20 @@ static uint64_t partner_at(const mesh_state *ms, const quilt_addr *addr) {
   return 0;
 }
 
+/* The patch's current representatives (the first host of a patch starts
+ * alone; the others come with later PATCH_INFOs, which do not restart the
+ * protocol).  Their NAT class is not in PATCH_INFO: the server ranks public
+ * hosts first, so they are taken as public (a wrong guess costs a partner
+ * request that times out). */
 static void add_contacts(mesh_state *ms, uint64_t now) {
   uint64_t self = quilt__node_id(ms->n);
-  /* The server ranks public hosts first for representatives. */
-  for (uint32_t i = 0; i < ms->nreps; i++)
-    if (ms->reps[i].id != self)
-      (void)quilt_donet_add_contact(ms->d, ms->reps[i].id, &ms->reps[i].addr,
+  const quilt_msg_patch_info *pi = quilt__node_patch_info(ms->n);
+  for (uint32_t i = 0; pi && i < pi->nreps && i < QUILT_WIRE_MAX_REPS; i++)
+    if (pi->reps[i].id != self)
+      (void)quilt_donet_add_contact(ms->d, pi->reps[i].id, &pi->reps[i].addr,
                                     QUILT_DONET_NAT_PUBLIC, now);
-  ms->recontact_ns = now + MESH_RECONTACT_NS;
+  ms->recontact_ns =
+      now + (quilt_donet_partner_count(ms->d) ? MESH_RECONTACT_NS : NS_PER_S);
 }
 
 /* ---- the protocol ---- */
@@ -239,6 +244,7 @@ static int mesh_start(quilt_node *n, void **state,
   uint64_t rmax = 4 * per_round < 64 ? 64 : 4 * per_round;
   dc.requests_max = rmax > ms->window ? ms->window : (uint32_t)rmax;
   dc.fetch_span = QUILT_DELIVERY_CATCHUP;
+  dc.sched_on_bm = 1;
   int rc = quilt_donet_new(&ms->d, &dc, &(quilt_donet_callbacks){
                                cb_send, cb_send_segment, NULL, NULL},
                            ms, now);
@@ -246,9 +252,8 @@ static int mesh_start(quilt_node *n, void **state,
     free(ms);
     return rc;
   }
-  ms->nreps = pi->nreps <= QUILT_WIRE_MAX_REPS ? pi->nreps : 0;
-  memcpy(ms->reps, pi->reps, ms->nreps * sizeof ms->reps[0]);
-  add_contacts(ms, now);
+  (void)pi; /* the node's copy is read as it changes (add_contacts) */
+  ms->recontact_ns = now; /* PATCH_INFO is stored after start returns */
   const quilt_wire_node *members;
   size_t nm = quilt__node_members(n, &members);
   for (size_t k = 0; k < nm && k < MESH_MEMBER_CONTACTS; k++) {

@@ -131,8 +131,35 @@ enum {
   ROW_EVENTS,
   ROW_SIM_SECONDS,
   ROW_TRACE_HASH,
+  /* Shown only when a result is a stream. */
+  ROW_CONTINUITY,
+  ROW_FIRST_P50,
+  ROW_FIRST_P90,
+  ROW_FIRST_P99,
+  ROW_STREAM_CONTROL_PER_DATA,
+  ROW_NAT_DROPPED,
   ROW_COUNT
 };
+
+/* The order rows are printed in: the stream's rows next to their kin. */
+static const int report_row_order[ROW_COUNT] = {
+    ROW_HOSTS,         ROW_HOSTS_ALIVE,     ROW_MESSAGES,
+    ROW_ORPHANED,      ROW_DELIVERY_RATIO,  ROW_CONTINUITY,
+    ROW_DUPLICATES,    ROW_LOSS_EVENTS,     ROW_MALFORMED,
+    ROW_LAT_P50,       ROW_LAT_P90,         ROW_LAT_P99,
+    ROW_LAT_MAX,       ROW_LAT_MEAN,        ROW_FIRST_P50,
+    ROW_FIRST_P90,     ROW_FIRST_P99,       ROW_LB_P50,
+    ROW_LB_P90,        ROW_LB_P99,          ROW_LB_MAX,
+    ROW_LB_MEAN,       ROW_P50_RATIO,       ROW_P90_RATIO,
+    ROW_P99_RATIO,     ROW_DATA_BYTES,      ROW_CONTROL_BYTES,
+    ROW_CONTROL_PER_DATA, ROW_STREAM_CONTROL_PER_DATA, ROW_PACKETS_LOST,
+    ROW_NAT_DROPPED,   ROW_FAILOVERS,       ROW_CHURNED,
+    ROW_ORPHANS,       ROW_REATTACH_P50,    ROW_REATTACH_P99,
+    ROW_REATTACH_MAX,  ROW_EVENTS,          ROW_SIM_SECONDS,
+    ROW_TRACE_HASH,
+};
+
+static int report_row_streaming(int row) { return row >= ROW_CONTINUITY; }
 
 static const char *const report_row_labels[ROW_COUNT] = {
     [ROW_HOSTS] = "hosts",
@@ -169,6 +196,12 @@ static const char *const report_row_labels[ROW_COUNT] = {
     [ROW_EVENTS] = "events",
     [ROW_SIM_SECONDS] = "simulated seconds",
     [ROW_TRACE_HASH] = "trace hash",
+    [ROW_CONTINUITY] = "continuity index",
+    [ROW_FIRST_P50] = "first copy p50 (ms)",
+    [ROW_FIRST_P90] = "first copy p90 (ms)",
+    [ROW_FIRST_P99] = "first copy p99 (ms)",
+    [ROW_STREAM_CONTROL_PER_DATA] = "control / data while streaming",
+    [ROW_NAT_DROPPED] = "dropped by NAT filters",
 };
 
 #define REPORT_CELL_LEN 48
@@ -294,6 +327,29 @@ static void report_cell(char *buf, int row, const quilt_sim_result *r) {
   case ROW_TRACE_HASH:
     snprintf(buf, len, "%016" PRIx64, r->trace_hash);
     break;
+  case ROW_CONTINUITY:
+    snprintf(buf, len, r->streaming ? "%.6f" : "-", r->continuity_index);
+    break;
+  case ROW_FIRST_P50:
+    snprintf(buf, len, r->streaming ? "%.3f" : "-", r->first_copy_ms.p50);
+    break;
+  case ROW_FIRST_P90:
+    snprintf(buf, len, r->streaming ? "%.3f" : "-", r->first_copy_ms.p90);
+    break;
+  case ROW_FIRST_P99:
+    snprintf(buf, len, r->streaming ? "%.3f" : "-", r->first_copy_ms.p99);
+    break;
+  case ROW_STREAM_CONTROL_PER_DATA:
+    if (r->streaming && r->stream_data_bytes > 0)
+      snprintf(buf, len, "%.4f",
+               (double)r->stream_control_bytes /
+                   (double)r->stream_data_bytes);
+    else
+      snprintf(buf, len, "-");
+    break;
+  case ROW_NAT_DROPPED:
+    snprintf(buf, len, "%" PRIu64, r->nat_dropped);
+    break;
   default:
     assert(0 && "unknown row");
     buf[0] = '\0';
@@ -316,10 +372,14 @@ void quilt_report_table(FILE *out, const quilt_sim_result *r, size_t n) {
   assert(out != NULL && (r != NULL || n == 0));
   if (n == 0)
     return;
+  int streaming = 0;
+  for (size_t i = 0; i < n; i++)
+    streaming |= r[i].streaming;
   const char *corner = "protocol";
   int label_w = (int)strlen(corner);
   for (int row = 0; row < ROW_COUNT; row++)
-    if ((int)strlen(report_row_labels[row]) > label_w)
+    if ((streaming || !report_row_streaming(row)) &&
+        (int)strlen(report_row_labels[row]) > label_w)
       label_w = (int)strlen(report_row_labels[row]);
 
   fprintf(out, "%-*s", label_w, corner);
@@ -328,7 +388,10 @@ void quilt_report_table(FILE *out, const quilt_sim_result *r, size_t n) {
             (int)REPORT_NAME_LEN(r[i].protocol), r[i].protocol);
   fputc('\n', out);
   char cell[REPORT_CELL_LEN];
-  for (int row = 0; row < ROW_COUNT; row++) {
+  for (int k = 0; k < ROW_COUNT; k++) {
+    int row = report_row_order[k];
+    if (!streaming && report_row_streaming(row))
+      continue;
     fprintf(out, "%-*s", label_w, report_row_labels[row]);
     for (size_t i = 0; i < n; i++) {
       report_cell(cell, row, &r[i]);
@@ -466,6 +529,21 @@ static void report_json_result(FILE *f, const quilt_sim_result *r) {
   fprintf(f, "    \"tree_orphans\": %" PRIu64 ",\n", r->orphaned);
   fprintf(f, "    \"tree_cycles\": %" PRIu64 ",\n", r->tree_cycles);
   report_json_stats(f, "reattach_ms", &r->reattach_ms);
+  if (r->streaming) {
+    fputs("    \"continuity_index\": ", f);
+    report_json_number(f, r->continuity_index);
+    fprintf(f, ",\n    \"stream_pairs\": %" PRIu64 ",\n", r->stream_pairs);
+    fprintf(f, "    \"stream_in_time\": %" PRIu64 ",\n", r->stream_in_time);
+    report_json_stats(f, "first_copy_ms", &r->first_copy_ms);
+    fprintf(f, "    \"stream_data_bytes\": %" PRIu64 ",\n",
+            r->stream_data_bytes);
+    fprintf(f, "    \"stream_control_bytes\": %" PRIu64 ",\n",
+            r->stream_control_bytes);
+    fputs("    \"stream_control_per_data\": ", f);
+    report_json_number(f, report_ratio((double)r->stream_control_bytes,
+                                       (double)r->stream_data_bytes));
+    fprintf(f, ",\n    \"nat_dropped\": %" PRIu64 ",\n", r->nat_dropped);
+  }
   fprintf(f, "    \"events\": %" PRIu64 ",\n", r->events);
   fprintf(f, "    \"trace_hash\": \"%016" PRIx64 "\",\n", r->trace_hash);
   fputs("    \"sim_seconds\": ", f);

@@ -47,6 +47,17 @@ typedef struct quilt_sim_result {
                                  all of one epoch (an invariant: 0) */
   uint64_t trace_hash;        /* FNV-1a over every event: equal for two runs
                                  that took exactly the same path */
+  /* A stream (the Internet scenario): the rows below are shown. */
+  int streaming;
+  uint64_t stream_pairs;      /* (alive host, segment) pairs owed, as for
+                                 expected */
+  uint64_t stream_in_time;    /* of them, first copy by the deadline */
+  double continuity_index;    /* stream_in_time / stream_pairs */
+  quilt_stats first_copy_ms;  /* per owed pair reached: first copy's
+                                 arrival - segment time */
+  uint64_t stream_data_bytes;    /* sent while the stream ran (first */
+  uint64_t stream_control_bytes; /* segment to the last one's deadline) */
+  uint64_t nat_dropped;       /* datagrams a NAT's filter refused */
   /* Samples behind the two distributions, for the CDF plot; owned by the
    * result (free with quilt_sim_result_free). */
   double *latency_samples_ms;

@@ -20,6 +20,7 @@
 
 #include "bootstrap.h"
 #include "map.h"
+#include "mesh.h"
 #include "node.h"
 #include "quilt.h"
 #include "rng.h"
@@ -130,6 +131,10 @@ typedef struct shost {
   uint64_t delivered;   /* deliveries recorded at this host */
   uint64_t joined_ns;   /* first got a patch; UINT64_MAX = not yet */
   uint32_t incarnation; /* restarts so far: part of the node id */
+  uint64_t uplink_bps;  /* this host's uplink and queue (p->uplink_bps and */
+  uint64_t queue_bytes; /*   p->queue_bytes unless the Internet mix) */
+  uint8_t nat;          /* quilt_nat of its EUID (QUILT_NAT_NONE: public) */
+  uint32_t region;      /* EUID region (Internet: nearest landmark + 1) */
 } shost;
 
 typedef struct msgrec {
@@ -178,6 +183,16 @@ typedef struct sim {
   uint32_t *tree_mark;    /* scratch for the tree-cycle check */
   uint64_t *excess_hist; /* debugging: latency above the bound, binned */
   uint64_t trace_origin;  /* debugging: origin whose packets are printed */
+
+  /* The Internet scenario and streams. */
+  uint32_t publisher;     /* stream: the publishing host */
+  uint8_t *contacted;     /* (n+1)^2 bits: [a][b] a has sent to b (NAT
+                             filters), or NULL when nobody is behind one */
+  float *first_ms;        /* stream: n x messages, arrival of the first copy
+                             - segment time, ms; < 0 = none yet */
+  uint64_t stream_end_ns; /* stream: bytes counted apart until then */
+  uint64_t type_bytes[256]; /* debugging: bytes sent per message type */
+  uint64_t nat_drops[256];  /* debugging: NAT drops per message type */
 } sim;
 
 static void fail(sim *s, const char *what, uint32_t host) {
@@ -212,6 +227,10 @@ static uint64_t one_way_ns(const sim *s, uint32_t a, uint32_t b) {
   if (a == b)
     return 0;
   uint32_t ta = topo_host(s, a), tb = topo_host(s, b);
+  if (s->p->matrix) /* the server sits 0.5 ms from host 0 */
+    return ta == tb ? 500000
+                    : (uint64_t)quilt_matrix_one_way_us(s->p->matrix, ta, tb) *
+                          1000;
   uint32_t rtt_us = ta == tb ? s->topo->clusters[s->topo->host_cluster[ta]]
                                    .rtt_us
                              : quilt_topo_rtt_us(s->topo, ta, tb);
@@ -244,13 +263,12 @@ static int is_data(const uint8_t *buf, size_t len) {
 static uint64_t uplink(sim *s, uint32_t from, size_t len) {
   shost *h = &s->hosts[from];
   uint64_t start = h->uplink_free_ns > s->now ? h->uplink_free_ns : s->now;
-  uint64_t backlog_bytes =
-      (start - s->now) * s->p->uplink_bps / (8 * NS_PER_S);
-  if (backlog_bytes + len > s->p->queue_bytes) {
+  uint64_t backlog_bytes = (start - s->now) * h->uplink_bps / (8 * NS_PER_S);
+  if (backlog_bytes + len > h->queue_bytes) {
     s->r->packets_lost++;
     return UINT64_MAX;
   }
-  uint64_t ser = (uint64_t)len * 8 * NS_PER_S / s->p->uplink_bps;
+  uint64_t ser = (uint64_t)len * 8 * NS_PER_S / h->uplink_bps;
   h->uplink_free_ns = start + ser;
   return start + ser;
 }
@@ -273,10 +291,27 @@ static void deliver_pkt(sim *s, uint32_t from, uint32_t to, pkt *p,
 
 static void net_send(sim *s, uint32_t from, const quilt_addr *to,
                      const uint8_t *buf, size_t len) {
-  if (is_data(buf, len))
+  int data = is_data(buf, len);
+  if (len > 3)
+    s->type_bytes[buf[3]] += len;
+  if (data)
     s->r->data_bytes += len;
   else
     s->r->control_bytes += len;
+  if (s->p->stream && s->now >= s->p->warmup_ns && s->now <= s->stream_end_ns) {
+    if (data)
+      s->r->stream_data_bytes += len;
+    else
+      s->r->stream_control_bytes += len;
+  }
+  if (s->contacted && !quilt_addr_is_multicast(to)) {
+    /* A NAT's filter opens for where its host sends (RFC 4787). */
+    uint32_t idx = to->ip - SIM_ADDR_BASE - 1;
+    if (to->ip > SIM_ADDR_BASE && idx <= s->n) {
+      uint64_t bit = (uint64_t)from * (s->n + 1) + idx;
+      s->contacted[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    }
+  }
   uint64_t depart = uplink(s, from, len);
   if (depart == UINT64_MAX)
     return;
@@ -289,7 +324,7 @@ static void net_send(sim *s, uint32_t from, const quilt_addr *to,
   p->len = (uint32_t)len;
   memcpy(p->data, buf, len);
   if (quilt_addr_is_multicast(to)) {
-    if (from < s->n) {
+    if (from < s->n && s->topo) {
       const quilt_topo_cluster *c =
           &s->topo->clusters[s->topo->host_cluster[from]];
       for (uint32_t i = c->first_host; i < c->first_host + c->hosts; i++) {
@@ -455,9 +490,19 @@ static uint32_t pick_origin(sim *s) {
 }
 
 static void publish(sim *s) {
-  uint32_t o = pick_origin(s);
+  uint32_t o = s->p->stream ? s->publisher : pick_origin(s);
+  if (s->p->stream) {
+    quilt_node_status st;
+    if (s->hosts[o].alive)
+      quilt_node_status_get(s->hosts[o].node, &st);
+    if (!s->hosts[o].alive || !st.joined)
+      o = UINT32_MAX;
+  }
   if (o == UINT32_MAX) {
-    fail(s, "no host has joined a patch by the first publication", 0);
+    fail(s,
+         s->p->stream ? "the stream's publisher is not in a patch"
+                      : "no host has joined a patch by the first publication",
+         s->p->stream ? s->publisher : 0);
     return;
   }
   uint32_t m = s->nmsgs;
@@ -570,7 +615,6 @@ static quilt_node_callbacks node_callbacks(void) {
 static int host_create(sim *s, uint32_t i) {
   const quilt_sim_params *p = s->p;
   shost *h = &s->hosts[i];
-  const quilt_topo_cluster *c = &s->topo->clusters[s->topo->host_cluster[i]];
   quilt_node_config nc;
   quilt_node_config_default(&nc);
   nc.id = node_id(s, i);
@@ -578,21 +622,59 @@ static int host_create(sim *s, uint32_t i) {
   nc.bootstrap = host_addr(s->n);
   nc.group = quilt_group_id("sim");
   nc.seed = p->seed ^ (0x9E3779B97F4A7C15ULL * nc.id);
-  nc.euid.nat = QUILT_NAT_NONE;
-  /* The OMNI baseline runs where no IPMC is available. */
-  nc.euid.ipmc = p->protocol == QUILT_SIM_OMNI ? 0 : 1;
-  nc.euid.domain = s->topo->host_cluster[i] + 1;
-  nc.euid.region = c->site + 1;
+  nc.euid.nat = h->nat;
+  if (s->topo) {
+    /* The OMNI baseline runs where no IPMC is available. */
+    nc.euid.ipmc = p->protocol == QUILT_SIM_OMNI ? 0 : 1;
+    nc.euid.domain = s->topo->host_cluster[i] + 1;
+    nc.euid.region =
+        s->topo->clusters[s->topo->host_cluster[i]].site + 1;
+  } else {
+    nc.euid.ipmc = 0; /* the Internet: no IPMC anywhere */
+    nc.euid.domain = i + 1;
+    nc.euid.region = h->region;
+  }
   nc.euid.rtt_us = (uint32_t)(2 * one_way_ns(s, i, s->n) / 1000);
-  nc.euid.bw_kbps = (uint32_t)(p->uplink_bps / 1000);
+  nc.euid.bw_kbps = (uint32_t)(h->uplink_bps / 1000);
   /* Keep every message of the run for repairs: the bounds stay, sized for
    * the workload. */
   nc.delivery.retention_bytes =
       (size_t)p->messages * (p->payload_bytes + 1) + (1u << 16);
+  if (p->stream) {
+    /* A stream needs its playback buffer and a little more (a mesh
+     * supplies partners from it); a gap still open at the deadline is a
+     * loss. */
+    uint64_t keep_ns = p->playback_delay_ns + 5 * NS_PER_S;
+    uint64_t segs = keep_ns / (p->message_interval_ns ? p->message_interval_ns
+                                                      : 1) + 1;
+    if (segs < p->messages)
+      nc.delivery.retention_bytes =
+          (size_t)segs * (p->payload_bytes + 1) + (1u << 16);
+    nc.delivery.retention_ns = keep_ns;
+    nc.delivery.repair_timeout_ns = p->playback_delay_ns;
+  }
   quilt_node_callbacks cb = node_callbacks();
   int rc = quilt_node_new(&h->node, &nc, &cb, h);
   if (rc < 0)
     return rc;
+  if (p->stream) {
+    quilt_mesh_config mc;
+    quilt_mesh_config_default(&mc);
+    mc.segment_period_ns = p->message_interval_ns;
+    mc.segment_bytes = p->payload_bytes ? p->payload_bytes : 1;
+    mc.playback_delay_ns = p->playback_delay_ns;
+    mc.window_ns = p->playback_delay_ns;
+    if (mc.window_ns / mc.segment_period_ns > QUILT_DONET_MAX_WINDOW)
+      mc.window_ns = QUILT_DONET_MAX_WINDOW * mc.segment_period_ns;
+    mc.partners = p->partners;
+    /* Room for NAT'd hosts' requests: M + M/2, rounded up (6 at M = 4). */
+    mc.partners_max = p->partners + (p->partners + 1) / 2;
+    if (mc.partners_max > QUILT_DONET_MAX_PARTNERS)
+      mc.partners_max = QUILT_DONET_MAX_PARTNERS;
+    rc = quilt_mesh_configure(h->node, &mc);
+    if (rc < 0)
+      return rc;
+  }
   h->alive = 1;
   h->joined_ns = UINT64_MAX;
   if (p->protocol == QUILT_SIM_UNICAST) {
@@ -621,7 +703,14 @@ static void restart(sim *s, uint32_t i) {
     uint64_t bit = (uint64_t)i * s->p->messages + m;
     s->got[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
     s->seen[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+    if (s->first_ms)
+      s->first_ms[(uint64_t)i * s->p->messages + m] = -1;
   }
+  if (s->contacted) /* a new NAT state: nothing opened yet */
+    for (uint32_t j = 0; j <= s->n; j++) {
+      uint64_t bit = (uint64_t)i * (s->n + 1) + j;
+      s->contacted[bit / 8] &= (uint8_t) ~(1u << (bit % 8));
+    }
   if (host_create(s, i) < 0) {
     fail(s, "out of memory restarting a host", i);
     return;
@@ -637,6 +726,23 @@ static int boot_create(sim *s) {
   bc.rules = s->p->rules;
   bc.incarnation = (uint8_t)s->boot_incarnation;
   bc.wao_tree = s->p->protocol != QUILT_SIM_DIRECT;
+  if (s->p->matrix) {
+    /* Internet hosts send through access links whose queues hold up to
+     * QUILT_SIM_QUEUE_NS of data, so a representative's heartbeat can be
+     * that late: the data centre's 20 ms x 5 would replace primaries that
+     * are only busy.  250 ms x 8 (2 s) is well inside a stream's 10 s
+     * buffer. */
+    bc.rep_heartbeat_ms = 250;
+    bc.rep_miss_limit = 8;
+  }
+  if (s->p->stream && s->p->message_interval_ns) {
+    /* A tree node's degree bound is its uplink over tree_rate_kbps: here
+     * twice the stream, so that a representative keeps half its uplink for
+     * its own patch's mesh. */
+    uint64_t kbps = (uint64_t)s->p->payload_bytes * 8 * 1000000 /
+                    s->p->message_interval_ns;
+    bc.tree_rate_kbps = (uint32_t)(2 * (kbps ? kbps : 1));
+  }
   if (s->p->protocol == QUILT_SIM_UNICAST) {
     /* The baseline is one patch of every host, whose members the simulator
      * hands out itself. */
@@ -647,11 +753,200 @@ static int boot_create(sim *s) {
   return quilt_bootstrap_new(&s->boot, &bc, &bcb, s);
 }
 
+/* ---- the Internet scenario ---- */
+
+/* Whether host i's NAT filters what comes from hosts it never sent to.  A
+ * full-cone NAT admits anyone once its host has sent anything (every host
+ * starts by sending JOIN), so only the restrictive classes filter here. */
+static int nat_filters(const sim *s, uint32_t i) {
+  return i < s->n && quilt_donet_nat_from_euid((quilt_nat)s->hosts[i].nat) ==
+                         QUILT_DONET_NAT_RESTRICTIVE;
+}
+
+static uint32_t rtt_us_of(const sim *s, uint32_t a, uint32_t b) {
+  return quilt_matrix_rtt_us(s->p->matrix, a, b);
+}
+
+/* Regions: k-medoids over the RTT matrix (PAM's BUILD, then Voronoi
+ * iteration), each host in the region of its nearest medoid by RTT [R].  The landmark vectors the hosts measure are
+ * meant to give this region (docs/mesh.md); until the server derives it,
+ * the simulator hands it out in the EUID.  O(n^2) per iteration. */
+static int internet_regions(sim *s) {
+  uint32_t n = s->n, k = s->p->regions;
+  if (k == 0)
+    k = 1;
+  if (k > n)
+    k = n;
+  if (k > 255)
+    k = 255;
+  uint32_t *med = calloc(k, sizeof *med);
+  uint32_t *of = calloc(n, sizeof *of);
+  uint64_t *best = calloc(n, sizeof *best);
+  if (!med || !of || !best) {
+    free(med);
+    free(of);
+    free(best);
+    return QUILT_ERR_NOMEM;
+  }
+  /* Start: PAM's BUILD (Kaufman and Rousseeuw): the 1-median, then
+   * repeatedly the host that lowers the sum of every host's RTT to its
+   * nearest medoid the most.  (Farthest-point sampling would pick outliers:
+   * a host with a slow access link is far from everyone, and near no one.)
+   * O(k n^2). */
+  uint64_t least = UINT64_MAX;
+  for (uint32_t i = 0; i < n; i++) {
+    uint64_t sum = 0;
+    for (uint32_t j = 0; j < n; j++)
+      sum += rtt_us_of(s, j, i);
+    if (sum < least) {
+      least = sum;
+      med[0] = i;
+    }
+  }
+  for (uint32_t i = 0; i < n; i++)
+    best[i] = rtt_us_of(s, i, med[0]);
+  for (uint32_t c = 1; c < k; c++) {
+    uint64_t top = 0;
+    uint32_t arg = med[0];
+    for (uint32_t cand = 0; cand < n; cand++) {
+      uint64_t gain = 0;
+      for (uint32_t j = 0; j < n; j++) {
+        uint32_t d = rtt_us_of(s, j, cand);
+        if (d < best[j])
+          gain += best[j] - d;
+      }
+      if (gain > top) {
+        top = gain;
+        arg = cand;
+      }
+    }
+    med[c] = arg;
+    for (uint32_t j = 0; j < n; j++)
+      if (rtt_us_of(s, j, arg) < best[j])
+        best[j] = rtt_us_of(s, j, arg);
+  }
+  for (int iter = 0; iter < 20; iter++) {
+    for (uint32_t i = 0; i < n; i++) {
+      of[i] = 0;
+      for (uint32_t c = 1; c < k; c++)
+        if (rtt_us_of(s, i, med[c]) < rtt_us_of(s, i, med[of[i]]))
+          of[i] = c;
+    }
+    int moved = 0;
+    for (uint32_t c = 0; c < k; c++) {
+      /* The member with the least total RTT to the others of c. */
+      uint64_t low = UINT64_MAX;
+      uint32_t arg = med[c];
+      for (uint32_t i = 0; i < n; i++) {
+        if (of[i] != c)
+          continue;
+        uint64_t sum = 0;
+        for (uint32_t j = 0; j < n; j++)
+          if (of[j] == c)
+            sum += rtt_us_of(s, i, j);
+        if (sum < low) {
+          low = sum;
+          arg = i;
+        }
+      }
+      moved |= arg != med[c];
+      med[c] = arg;
+    }
+    if (!moved)
+      break;
+  }
+  for (uint32_t i = 0; i < n; i++) {
+    of[i] = 0;
+    for (uint32_t c = 1; c < k; c++)
+      if (rtt_us_of(s, i, med[c]) < rtt_us_of(s, i, med[of[i]]))
+        of[i] = c;
+    s->hosts[i].region = of[i] + 1;
+  }
+  free(med);
+  free(of);
+  free(best);
+  return 0;
+}
+
+static void set_uplink(shost *h, uint64_t bps) {
+  h->uplink_bps = bps;
+  uint64_t q = bps / 8 * QUILT_SIM_QUEUE_NS / NS_PER_S;
+  h->queue_bytes = q < 32768 ? 32768 : q;
+}
+
+/* Hosts of the Internet scenario: regions, NAT classes, uplinks (see
+ * sim.h), from their own generator so that the engine's draws stay those of
+ * the data-centre scenario. */
+static int internet_hosts(sim *s) {
+  const quilt_sim_params *p = s->p;
+  quilt_rng rng;
+  quilt_rng_init(&rng, p->seed, 0x1E7);
+  int rc = internet_regions(s);
+  if (rc < 0)
+    return rc;
+  uint32_t *idx = malloc((size_t)s->n * sizeof *idx);
+  if (!idx)
+    return QUILT_ERR_NOMEM;
+  for (uint32_t i = 0; i < s->n; i++)
+    idx[i] = i;
+  uint32_t nat = (uint32_t)(p->nat_share * s->n + 0.5);
+  if (nat > s->n)
+    nat = s->n;
+  int filtering = 0;
+  for (uint32_t j = 0; j < nat; j++) {
+    uint32_t r = j + quilt_rng_below(&rng, s->n - j);
+    uint32_t t = idx[j];
+    idx[j] = idx[r];
+    idx[r] = t;
+    /* Of the hosts behind NAT, a third restrictive (symmetric: two of them
+     * can never be partners), the others cone [R]. */
+    s->hosts[idx[j]].nat = quilt_rng_below(&rng, 3) == 0
+                               ? QUILT_NAT_SYMMETRIC
+                               : QUILT_NAT_FULL_CONE;
+    filtering |= s->hosts[idx[j]].nat == QUILT_NAT_SYMMETRIC;
+  }
+  free(idx);
+  for (uint32_t i = 0; i < s->n; i++) {
+    uint32_t u = quilt_rng_below(&rng, 100);
+    set_uplink(&s->hosts[i], u < 20   ? 10000000ull
+                             : u < 70 ? 2000000ull
+                                      : 1000000ull);
+  }
+  if (filtering) {
+    uint64_t bits = (uint64_t)(s->n + 1) * (s->n + 1);
+    s->contacted = calloc(bits / 8 + 1, 1);
+    if (!s->contacted)
+      return QUILT_ERR_NOMEM;
+  }
+  return 0;
+}
+
+/* The stream's publisher: a random public host, with the top uplink of the
+ * mix when the hosts have one (a streaming server). */
+static int choose_publisher(sim *s) {
+  quilt_rng rng;
+  quilt_rng_init(&rng, s->p->seed, 0x9B1);
+  uint32_t pub = 0;
+  for (uint32_t i = 0; i < s->n; i++)
+    pub += s->hosts[i].nat == QUILT_NAT_NONE;
+  if (pub == 0)
+    return QUILT_ERR_INVAL;
+  uint32_t pick = quilt_rng_below(&rng, pub);
+  for (uint32_t i = 0; i < s->n; i++)
+    if (s->hosts[i].nat == QUILT_NAT_NONE && pick-- == 0) {
+      s->publisher = i;
+      break;
+    }
+  if (s->p->matrix)
+    set_uplink(&s->hosts[s->publisher], 10000000ull);
+  return 0;
+}
+
 /* ---- the run ---- */
 
 static int setup(sim *s) {
   const quilt_sim_params *p = s->p;
-  s->n = s->topo->nhosts;
+  s->n = p->matrix ? quilt_matrix_n(p->matrix) : s->topo->nhosts;
   s->hosts = calloc((size_t)s->n + 1, sizeof *s->hosts);
   s->msgs = calloc(p->messages ? p->messages : 1, sizeof *s->msgs);
   s->got = calloc(((size_t)s->n * p->messages + 7) / 8 + 1, 1);
@@ -660,6 +955,27 @@ static int setup(sim *s) {
   if (!s->hosts || !s->msgs || !s->got || !s->seen)
     return QUILT_ERR_NOMEM;
   quilt_rng_init(&s->rng, p->seed, 0x51A7);
+  for (uint32_t i = 0; i <= s->n; i++) {
+    s->hosts[i].uplink_bps = p->uplink_bps;
+    s->hosts[i].queue_bytes = p->queue_bytes;
+  }
+  if (p->stream) {
+    size_t pairs = (size_t)s->n * p->messages;
+    s->first_ms = malloc((pairs ? pairs : 1) * sizeof *s->first_ms);
+    if (!s->first_ms)
+      return QUILT_ERR_NOMEM;
+    for (size_t k = 0; k < pairs; k++)
+      s->first_ms[k] = -1;
+    s->stream_end_ns = p->warmup_ns +
+                       (p->messages ? (uint64_t)(p->messages - 1) : 0) *
+                           p->message_interval_ns +
+                       p->playback_delay_ns;
+  }
+  if (p->matrix) {
+    int rc = internet_hosts(s);
+    if (rc < 0)
+      return rc;
+  }
 
   int rc = boot_create(s);
   if (rc < 0)
@@ -674,6 +990,8 @@ static int setup(sim *s) {
     quilt_map_init(&h->last_seq);
   }
   s->hosts[s->n].alive = 1;
+  if (p->stream && (rc = choose_publisher(s)) < 0)
+    return rc;
   for (uint32_t i = 0; i < s->n; i++) {
     rc = host_create(s, i);
     if (rc < 0)
@@ -705,16 +1023,23 @@ static int setup(sim *s) {
     /* Distinct hosts, any role, crash at uniform times over the
      * publications (partial Fisher-Yates over the host indices). */
     uint32_t k = (uint32_t)(p->churn * s->n + 0.5);
-    if (k > s->n)
-      k = s->n;
+    /* A stream's publisher is never churned (the stream would end). */
+    uint32_t pool = s->n;
     uint32_t *idx = malloc((size_t)s->n * sizeof *idx);
     if (!idx)
       return QUILT_ERR_NOMEM;
     for (uint32_t i = 0; i < s->n; i++)
       idx[i] = i;
+    if (p->stream) {
+      idx[s->publisher] = s->n - 1;
+      idx[s->n - 1] = s->publisher;
+      pool = s->n - 1;
+    }
+    if (k > pool)
+      k = pool;
     uint64_t span = (uint64_t)p->messages * p->message_interval_ns;
     for (uint32_t j = 0; j < k; j++) {
-      uint32_t r = j + quilt_rng_below(&s->rng, s->n - j);
+      uint32_t r = j + quilt_rng_below(&s->rng, pool - j);
       uint32_t t = idx[j];
       idx[j] = idx[r];
       idx[r] = t;
@@ -753,8 +1078,11 @@ static void note_seen(sim *s, uint32_t to, const pkt *p) {
   if (!quilt_map_get(&s->olist_index, origin, &li) || seq == 0 ||
       seq > s->olists[li].n)
     return;
-  uint64_t bit = (uint64_t)to * s->p->messages + s->olists[li].msgs[seq - 1];
+  uint32_t m = s->olists[li].msgs[seq - 1];
+  uint64_t bit = (uint64_t)to * s->p->messages + m;
   s->seen[bit / 8] |= (uint8_t)(1u << (bit % 8));
+  if (s->first_ms && s->first_ms[bit] < 0 && s->msgs[m].origin != to)
+    s->first_ms[bit] = (float)((double)(s->now - s->msgs[m].sent_ns) / 1e6);
 }
 
 /* Whether message m still exists somewhere: its origin (that incarnation)
@@ -838,6 +1166,12 @@ static void handle(sim *s, const ev *e) {
                              e->p->len, s->now);
         rearm(s, s->n);
       }
+    } else if (h->alive && s->contacted && nat_filters(s, e->host) &&
+               !bit_get(s->contacted,
+                        (uint64_t)e->host * (s->n + 1) + e->from)) {
+      s->r->nat_dropped++; /* its NAT never opened for the sender */
+      if (e->p->len > 3)
+        s->nat_drops[e->p->data[3]]++;
     } else if (h->alive) {
       quilt_addr from = host_addr(e->from);
       note_seen(s, e->host, e->p);
@@ -982,6 +1316,8 @@ const char *quilt_sim_protocol_name(quilt_sim_protocol p) {
     return "direct";
   case QUILT_SIM_OMNI:
     return "omni";
+  case QUILT_SIM_MESH:
+    return "mesh";
   }
   return "?";
 }
@@ -1004,13 +1340,73 @@ void quilt_sim_params_default(quilt_sim_params *p) {
   p->bootstrap_down_ns = 500 * NS_PER_MS;
 }
 
+void quilt_sim_params_internet(quilt_sim_params *p) {
+  p->scenario = "internet";
+  p->stream = 1;
+  p->messages = 3000; /* 60 s of 20 ms segments */
+  p->payload_bytes = 1000; /* 400 kbit/s */
+  p->message_interval_ns = 20 * NS_PER_MS;
+  p->playback_delay_ns = 10 * NS_PER_S;
+  p->drain_max_ns = p->playback_delay_ns + 2 * NS_PER_S;
+  p->partners = 4;
+  p->nat_share = 0.3;
+  p->regions = 8;
+}
+
+/* The stream's numbers over the owed pairs (as count_pairs owes them). */
+static void stream_results(sim *s) {
+  const quilt_sim_params *p = s->p;
+  quilt_sim_result *r = s->r;
+  r->streaming = 1;
+  double *v = NULL;
+  size_t nv = 0, cap = 0;
+  float deadline_ms = (float)((double)p->playback_delay_ns / 1e6);
+  for (uint32_t m = 0; m < s->nmsgs; m++) {
+    if (!message_survives(s, m))
+      continue;
+    for (uint32_t i = 0; i < s->n; i++) {
+      const shost *h = &s->hosts[i];
+      if (!h->alive || s->msgs[m].origin == i ||
+          h->joined_ns > s->msgs[m].sent_ns)
+        continue;
+      r->stream_pairs++;
+      float f = s->first_ms[(uint64_t)i * p->messages + m];
+      if (f < 0)
+        continue;
+      if (f <= deadline_ms)
+        r->stream_in_time++;
+      if (nv == cap) {
+        size_t nc = cap ? cap * 2 : 65536;
+        double *a = realloc(v, nc * sizeof *a);
+        if (!a)
+          continue; /* a sample fewer */
+        v = a;
+        cap = nc;
+      }
+      v[nv++] = f;
+    }
+  }
+  r->continuity_index =
+      r->stream_pairs ? (double)r->stream_in_time / (double)r->stream_pairs
+                      : 0.0;
+  quilt_stats_compute(&r->first_copy_ms, v, nv);
+  free(v);
+}
+
 int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
                   size_t errlen) {
   memset(r, 0, sizeof *r);
-  if (!p->topo || p->topo->nhosts < 2 || p->messages > SIM_MAX_MESSAGES ||
+  uint32_t nhosts = p->matrix ? quilt_matrix_n(p->matrix)
+                    : p->topo ? p->topo->nhosts
+                              : 0;
+  if (nhosts < 2 || p->messages > SIM_MAX_MESSAGES ||
       p->payload_bytes > QUILT_WIRE_MAX_PAYLOAD || p->uplink_bps == 0 ||
       (p->protocol != QUILT_SIM_UNICAST && !p->rules) || p->churn < 0 ||
-      p->churn > 1) {
+      p->churn > 1 || p->nat_share < 0 || p->nat_share > 1 ||
+      (p->stream && (p->message_interval_ns == 0 || p->partners == 0 ||
+                     p->partners > QUILT_DONET_MAX_PARTNERS * 2 / 3 ||
+                     p->playback_delay_ns == 0)) ||
+      (p->matrix && p->protocol == QUILT_SIM_UNICAST)) {
     snprintf(err, errlen, "invalid simulation parameters");
     return QUILT_ERR_INVAL;
   }
@@ -1018,7 +1414,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   sim s;
   memset(&s, 0, sizeof s);
   s.p = p;
-  s.topo = p->topo;
+  s.topo = p->matrix ? NULL : p->topo;
   s.err = err;
   s.errlen = errlen;
   s.r = r;
@@ -1105,8 +1501,10 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
         fprintf(stderr,
                 "missing: host %u (cluster %u patch %u role %u) msg %u from "
                 "host %u (cluster %u patch %u role %u) sent %.3f s\n",
-                i, s.topo->host_cluster[i], st.patch_id, st.role, m, o,
-                s.topo->host_cluster[o], ost.patch_id, ost.role,
+                i, s.topo ? s.topo->host_cluster[i] : s.hosts[i].region,
+                st.patch_id, st.role, m, o,
+                s.topo ? s.topo->host_cluster[o] : s.hosts[o].region,
+                ost.patch_id, ost.role,
                 (double)s.msgs[m].sent_ns / 1e9);
         quilt_origin_view v;
         if (quilt_node_origin_get(s.hosts[i].node, node_id(&s, o), &v))
@@ -1122,6 +1520,126 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
     }
   }
 
+  if (getenv("QUILT_SIM_DEBUG_MESH") && s.hosts) {
+    /* Debugging aid: the mesh cores' counters, summed over the alive
+     * hosts. */
+    quilt_mesh_stats sum, one;
+    memset(&sum, 0, sizeof sum);
+    uint32_t meshes = 0, hist[8] = {0};
+    for (uint32_t i = 0; i < s.n; i++) {
+      if (!s.hosts[i].node || !quilt_mesh_stats_get(s.hosts[i].node, &one))
+        continue;
+      meshes++;
+      hist[one.partners < 7 ? one.partners : 7]++;
+      quilt_node_status hs;
+      quilt_node_status_get(s.hosts[i].node, &hs);
+      if (strcmp(getenv("QUILT_SIM_DEBUG_MESH"), "2") == 0)
+        fprintf(stderr,
+                "patch %u role %u host %u nat %u up %llu region %u partners %zu in %llu "
+                "missed %llu late %llu recv %llu sent %llu req %llu to %llu "
+                "preq %llu acc %llu rej %llu mc %zu\n",
+                hs.patch_id, hs.role, i, s.hosts[i].nat,
+                (unsigned long long)s.hosts[i].uplink_bps / 1000,
+                s.hosts[i].region, one.partners,
+                (unsigned long long)one.donet.in_time,
+                (unsigned long long)one.donet.missed,
+                (unsigned long long)one.donet.late,
+                (unsigned long long)one.donet.segs_received,
+                (unsigned long long)one.donet.segs_sent,
+                (unsigned long long)one.donet.requests,
+                (unsigned long long)one.donet.request_timeouts,
+                (unsigned long long)one.donet.partner_reqs_sent,
+                (unsigned long long)one.donet.partner_accepts,
+                (unsigned long long)one.donet.partner_rejects,
+                (size_t)one.donet.gossip_records_new);
+      const uint64_t *a = (const uint64_t *)&one.donet;
+      uint64_t *b = (uint64_t *)&sum.donet;
+      for (size_t k = 0; k < sizeof one.donet / sizeof(uint64_t); k++)
+        b[k] += a[k];
+      sum.supplied += one.supplied;
+      sum.supply_missing += one.supply_missing;
+      sum.other_streams += one.other_streams;
+      sum.nacks_dropped += one.nacks_dropped;
+    }
+    uint64_t fwd = 0, inj = 0, nacks = 0, sess = 0, prim = 0, peers = 0;
+    for (uint32_t i = 0; i < s.n; i++) {
+      if (!s.hosts[i].node)
+        continue;
+      quilt_node_counters nc;
+      quilt_node_counters_get(s.hosts[i].node, &nc);
+      quilt_node_status st;
+      quilt_node_status_get(s.hosts[i].node, &st);
+      fwd += nc.forwarded;
+      inj += nc.injected;
+      if (st.joined && st.role == QUILT_ROLE_PRIMARY &&
+          strcmp(getenv("QUILT_SIM_DEBUG_MESH"), "2") == 0)
+        fprintf(stderr,
+                "primary %u patch %u up %llu: forwarded %llu injected %llu "
+                "nacks %llu repairs %llu delivered %llu lost %llu\n",
+                i, st.patch_id,
+                (unsigned long long)s.hosts[i].uplink_bps / 1000,
+                (unsigned long long)nc.forwarded,
+                (unsigned long long)nc.injected,
+                (unsigned long long)nc.nacks_sent,
+                (unsigned long long)nc.repairs_sent,
+                (unsigned long long)nc.delivery.delivered,
+                (unsigned long long)nc.delivery.lost_messages);
+      nacks += nc.nacks_sent;
+      sess += nc.sessions_sent;
+      if (st.joined && st.role == QUILT_ROLE_PRIMARY) {
+        prim++;
+        peers += st.npeers;
+      }
+    }
+    for (int t = 0; t < 256; t++)
+      if (s.type_bytes[t])
+        fprintf(stderr, "bytes of %s: %llu (NAT drops %llu)\n",
+                quilt_msg_type_name((unsigned)t),
+                (unsigned long long)s.type_bytes[t],
+                (unsigned long long)s.nat_drops[t]);
+    fprintf(stderr,
+            "nodes: forwarded %llu injected %llu nacks %llu sessions %llu; "
+            "%llu primaries knowing %llu peers in all\n",
+            (unsigned long long)fwd, (unsigned long long)inj,
+            (unsigned long long)nacks, (unsigned long long)sess,
+            (unsigned long long)prim, (unsigned long long)peers);
+    const quilt_donet_stats *d = &sum.donet;
+    fprintf(stderr,
+            "mesh: %u cores; partners 0..7+: %u %u %u %u %u %u %u %u\n"
+            "  segs received %llu dup %llu stale %llu sent %llu unavailable "
+            "%llu; supplied %llu missing %llu\n"
+            "  in time %llu missed %llu late %llu; requests %llu timeouts "
+            "%llu\n"
+            "  partner reqs %llu accepts %llu rejects %llu added %llu refined "
+            "%llu timed out %llu dropped by remote %llu nat-rejected %llu\n"
+            "  bytes sent by type 20..25: %llu %llu %llu %llu %llu %llu\n",
+            meshes, hist[0], hist[1], hist[2], hist[3], hist[4], hist[5],
+            hist[6], hist[7], (unsigned long long)d->segs_received,
+            (unsigned long long)d->segs_duplicate,
+            (unsigned long long)d->segs_stale,
+            (unsigned long long)d->segs_sent,
+            (unsigned long long)d->segs_unavailable,
+            (unsigned long long)sum.supplied,
+            (unsigned long long)sum.supply_missing,
+            (unsigned long long)d->in_time, (unsigned long long)d->missed,
+            (unsigned long long)d->late, (unsigned long long)d->requests,
+            (unsigned long long)d->request_timeouts,
+            (unsigned long long)d->partner_reqs_sent,
+            (unsigned long long)d->partner_accepts,
+            (unsigned long long)d->partner_rejects,
+            (unsigned long long)d->partners_added,
+            (unsigned long long)d->partners_dropped_refine,
+            (unsigned long long)d->partners_timed_out,
+            (unsigned long long)d->partners_dropped_remote,
+            (unsigned long long)d->rejected_nat,
+            (unsigned long long)d->bytes_sent[0],
+            (unsigned long long)d->bytes_sent[1],
+            (unsigned long long)d->bytes_sent[2],
+            (unsigned long long)d->bytes_sent[3],
+            (unsigned long long)d->bytes_sent[4],
+            (unsigned long long)d->bytes_sent[5]);
+  }
+
   /* Results. */
   snprintf(r->scenario, sizeof r->scenario, "%s",
            p->scenario ? p->scenario : "datacenter");
@@ -1133,6 +1651,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   if (s.hosts)
     count_pairs(&s, &r->expected, &r->delivered, &r->hosts_alive,
                 &r->messages_orphaned);
+  if (s.hosts && s.first_ms)
+    stream_results(&s);
   r->delivery_ratio =
       r->expected ? (double)r->delivered / (double)r->expected : 0.0;
   r->events = s.events;
@@ -1180,6 +1700,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
   free(s.msgs);
   free(s.got);
   free(s.seen);
+  free(s.first_ms);
+  free(s.contacted);
   quilt_bootstrap_del(s.boot);
   r->wall_seconds = wall_now() - wall0;
   return rc;

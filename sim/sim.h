@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "matrix.h"
 #include "report.h"
 #include "rules.h"
 #include "topo.h"
@@ -35,6 +36,8 @@ typedef enum quilt_sim_protocol {
                             primary sends to every other) */
   QUILT_SIM_OMNI = 3,    /* no IPMC: the rules (a `tree` rule) put hosts in
                             OMNI tree patches (the paper's baseline) */
+  QUILT_SIM_MESH = 4,    /* the rules (a `mesh` rule) put every host in one
+                            DONet mesh (the Internet baseline) */
 } quilt_sim_protocol;
 
 /* The protocol's name in reports and on the command line. */
@@ -65,7 +68,39 @@ typedef struct quilt_sim_params {
   double churn;              /* this fraction of hosts crashes at random
                                 times during the publications; half of them
                                 (at random) restart 0.2 to 2 s later */
+
+  /* The Internet scenario (docs/mesh.md).  With a matrix, hosts are its
+   * rows and the one-way latency i -> j is rtt(i, j) / 2 (topo is not
+   * used); nobody has IPMC; uplinks follow QUILT_SIM_UPLINK_MIX (the bootstrap
+   * server's is uplink_bps) with a queue of QUILT_SIM_QUEUE_NS of sending;
+   * nat_share of the hosts are behind a NAT, given the EUID's class; and
+   * each host's EUID region is its nearest of `regions` landmark hosts. */
+  const quilt_matrix *matrix; /* borrowed; NULL: the data-centre model */
+  double nat_share;           /* hosts behind NAT, 0..1 */
+  uint32_t regions;           /* landmark hosts (k-medoids), 1..255 */
+  /* A stream (with a matrix, or alone): one publisher, a random public
+   * host, publishes `messages` segments of payload_bytes every
+   * message_interval_ns and is never churned; a (host, segment) pair is in
+   * time when the segment's first copy reaches the host by its time +
+   * playback_delay_ns (the continuity index).  Mesh patches use this
+   * profile, with `partners` partners (M). */
+  int stream;
+  uint64_t playback_delay_ns;
+  uint32_t partners;
 } quilt_sim_params;
+
+/* The Internet uplink mix [R] (docs/mesh.md): 20% of hosts at 10 Mbit/s,
+ * 50% at 2 Mbit/s, 30% at 1 Mbit/s; the publisher at 10 Mbit/s.  A queue
+ * holds QUILT_SIM_QUEUE_NS of sending at the host's rate (a home router's
+ * buffer), at least 32 KiB. */
+#define QUILT_SIM_QUEUE_NS 1000000000ull
+
+/* The streaming settings of the Internet scenario: a 400 kbit/s stream of
+ * 20 ms segments (1000 bytes) for 60 s, 10 s of playback delay, M = 4,
+ * 30% of hosts behind NAT, 8 regions; the mesh's 1 s buffer maps need a
+ * 10 s drain.  Sets the fields above and the workload fields, leaves the
+ * rest. */
+void quilt_sim_params_internet(quilt_sim_params *p);
 
 /* Defaults: 200 messages of 256 bytes every 10 ms, 6 s warm-up, 60 s
  * drain, no loss, 1 Gbit/s uplinks with 4 MiB queues, a crashed server
