@@ -2018,8 +2018,9 @@ static void test_tree_restart(void **state) {
   fx_del(f);
 }
 
-/* Trees under churn: two groups, tree patches split at 12, ipmc patches
- * for the overlay tree; hosts join, die, leave, come back, change uplink
+/* Trees under churn (fewer steps with QUILT_TEST_SCALE=small): two
+ * groups, tree patches split at 12, ipmc patches for the overlay trees;
+ * hosts join, die, leave, come back, change uplink
  * (degree bounds up and down) and move patch (region), send ORPHANs right
  * and wrong; check() -- omni's invariants and exact spans included --
  * after every step, and at the end every view the hosts hold agrees. */
@@ -2042,7 +2043,9 @@ static void test_tree_churn(void **state) {
     join_ok(f, h);
     run_until(f, f->now + 3 * MS);
   }
-  for (int step = 0; step < 400; step++) {
+  const char *scale = getenv("QUILT_TEST_SCALE");
+  int steps = scale && strcmp(scale, "small") == 0 ? 150 : 400;
+  for (int step = 0; step < steps; step++) {
     bhost *h = &f->h[quilt_rng_below(&r, N)];
     switch (quilt_rng_below(&r, 8)) {
     case 0: /* dies */
