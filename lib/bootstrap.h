@@ -130,9 +130,10 @@ void quilt_bootstrap_del(quilt_bootstrap *b);
 
 /* Handles one datagram that came from `from` (the address hosts are then
  * reached at; 0.0.0.0:0 when the driver cannot tell, and the address a
- * host claims is used).  Returns 0, or a negative code for a datagram that
- * was refused (malformed, a message type the server does not take, a host
- * over max_hosts); refused datagrams are counted. */
+ * host claims is used): JOIN, HEARTBEAT, LEAVE or ORPHAN.  Returns 0, or a
+ * negative code for a datagram that was refused (malformed, a message type
+ * the server does not take, a host over max_hosts, an ORPHAN from a host
+ * it does not know); refused datagrams are counted. */
 int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
                          const uint8_t *buf, size_t len, uint64_t now_ns);
 
