@@ -31,6 +31,13 @@
  * as leaves -- and the views that changed are sent.  Rebuilds and
  * re-optimisations run from a timer, at most once per tree_rebuild_ns per
  * tree, so the work per event stays O(tree size).
+ *
+ * Regions follow the same pattern: a heartbeat whose vector gives its host
+ * another region than the one it was placed with lists the host's patch
+ * (O(QUILT_LM_MAX) per heartbeat); a timer every REGION_TICK_NS looks at
+ * the listed patches (a bounded number of members per tick), re-keys or
+ * moves at most the tick's share of region_moves_per_sec hosts, and lists
+ * again what it had to put off, with the time it may be done.
  */
 #include "bootstrap.h"
 
@@ -55,6 +62,9 @@
 #define TREE_MIN_CAP 16        /* omni nodes allocated for a small tree */
 #define TREE_MEDIAN_SAMPLE 128 /* others summed per root candidate */
 #define TREE_REFRESH_SLICES 16 /* views re-sent in this many slices */
+#define REGION_TICK_NS (50 * NS_PER_MS) /* moves are made in ticks */
+#define REGION_SCAN_MAX 8192 /* members looked at per tick (a patch is
+                                looked at whole, so one more patch) */
 
 typedef struct host {
   uint64_t id;
@@ -73,6 +83,14 @@ typedef struct host {
   uint32_t tidx;    /* its node in its patch's tree, if there (check it) */
   int tree_out;     /* taken out of its patch's tree after an ORPHAN named
                        it, until it is heard from again */
+  /* Regions, for a host whose EUID region is 0: the region the rules see
+   * for it (the one its patch was chosen with): 0 until its vector is
+   * known, provisional after a restart (QUILT_BOOTSTRAP_REGION_PROVISIONAL
+   * | the patch its heartbeat named), then the region of a landmark. */
+  uint32_t region;
+  uint32_t region_bad; /* a region no rule or patch could take it in:
+                          not tried again */
+  uint64_t moved_ns;   /* its last region move, 0 = never */
 } host;
 
 typedef struct tree tree;
@@ -99,6 +117,8 @@ typedef struct patch {
   int dirty;      /* listed in b->dirty: members changed */
   int wao_out;    /* taken out of the overlay trees after an ORPHAN named
                      its primary, until that primary is heard from */
+  int region_listed;      /* in b->rlist: 1; 2 while kept by a tick */
+  uint64_t region_due_ns; /* when the region tick may look at it */
 } patch;
 
 typedef struct grp {
@@ -180,6 +200,10 @@ struct quilt_bootstrap {
   uint32_t epoch_clock; /* low 24 bits of the latest epoch (next_epoch) */
   uint64_t lm_due_ns, tree_due_ns, refresh_due_ns;
   uint32_t refresh_slice;
+  uint32_t *rlist; /* patch slots with hosts bound for another region */
+  uint32_t nrlist, cap_rlist;
+  uint64_t region_due_ns; /* next region tick, UINT64_MAX = none */
+  uint64_t region_tick_ns; /* the last one */
   quilt_rng rng;
   uint32_t scratch[QUILT_OMNI_MAX_NODES];
 
@@ -214,6 +238,9 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->tree_rebuild_rounds = 32;
   c->tree_improve_rounds = 4;
   c->tree_refresh_ns = 5000 * NS_PER_MS;
+  c->region_settle_ns = 2000 * NS_PER_MS;
+  c->region_move_min_ns = 10000 * NS_PER_MS;
+  c->region_moves_per_sec = 200;
 }
 
 /* Every epoch the server announces -- of a patch (PATCH_INFO), a member
@@ -225,6 +252,22 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
 static uint32_t next_epoch(quilt_bootstrap *b) {
   b->epoch_clock = (b->epoch_clock + 1) & 0xFFFFFFu;
   return ((uint32_t)b->cfg.incarnation << 24) | b->epoch_clock;
+}
+
+/* ---- the EUID as the rules see it ---- */
+
+/* h's EUID with the server's region where the host gave none. */
+static quilt_euid rules_euid(const host *h) {
+  quilt_euid e = h->euid;
+  if (e.region == 0)
+    e.region = h->region;
+  return e;
+}
+
+/* Whether a match gives p's rule and key (p is one of its shards). */
+static int same_key(const quilt_rule_match *m, const patch *p) {
+  return m->rule == p->rule && m->nkeys == p->nkeys &&
+         memcmp(m->keys, p->keys, m->nkeys * sizeof m->keys[0]) == 0;
 }
 
 /* ---- sending ---- */
@@ -1408,7 +1451,8 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
                       unsigned role_hint, uint64_t now) {
   host *h = &b->hosts[slot];
   quilt_rule_match mt;
-  int rc = quilt_rules_match(b->cfg.rules, &h->euid, &mt);
+  quilt_euid e = rules_euid(h);
+  int rc = quilt_rules_match(b->cfg.rules, &e, &mt);
   if (rc < 0)
     return rc;
   if (quilt_proto_get(mt.protocol) == NULL)
@@ -1514,6 +1558,12 @@ static int host_admit(quilt_bootstrap *b, uint64_t id, uint32_t group,
   h->tidx = NO_SLOT;
   h->pos.fallback_rtt_us = euid->rtt_us;
   pos_touch(b, h);
+  /* After a restart: kept with the hosts that name the same patch until
+   * its vector is measured again (see region_eval).  Without landmarks
+   * there will be no vector, and no provisional region either. */
+  if (euid->region == 0 && patch_hint != 0 &&
+      patch_hint <= QUILT_BOOTSTRAP_MAX_PATCH_ID && b->cfg.landmarks_max > 0)
+    h->region = QUILT_BOOTSTRAP_REGION_PROVISIONAL | patch_hint;
   h->gslot = group_get(b, group);
   if (h->gslot == NO_SLOT || quilt_map_put(&b->host_index, id, slot) != 0) {
     if (h->gslot != NO_SLOT && b->groups[h->gslot].nhosts == 0)
@@ -1586,9 +1636,9 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
     pos_touch(b, h); /* the fallback estimate or the degree bound moved */
     const patch *cur = &b->patches[h->patch];
     quilt_rule_match mt;
-    int same = quilt_rules_match(b->cfg.rules, euid, &mt) == 0 &&
-               mt.rule == cur->rule && mt.nkeys == cur->nkeys &&
-               memcmp(mt.keys, cur->keys, mt.nkeys * sizeof mt.keys[0]) == 0;
+    quilt_euid e = rules_euid(h); /* the server's region, if not its own */
+    int same = quilt_rules_match(b->cfg.rules, &e, &mt) == 0 &&
+               same_key(&mt, cur);
     if (!same) {
       patch_remove_member(b, slot, 0, now);
       int rc = host_place(b, slot, 0, QUILT_ROLE_MEMBER, now);
@@ -1611,17 +1661,291 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
   return 0;
 }
 
+/* ---- regions ---- */
+
+/* Landmark binning (Ratnasamy et al., INFOCOM 2002): the region of a host
+ * that gives none is its nearest landmark's (quilt_lm_region).  Why
+ * binning and not network coordinates (Vivaldi, GNP): the vectors are
+ * measured already, binning needs no fitting and no rounds to converge,
+ * the server can recompute a host's region at once from its latest
+ * heartbeat (after a restart too), and what the rules' `by region` needs
+ * is a grouping key, not a distance. */
+
+/* From when the group's regions may be derived: its landmark list
+ * unchanged for region_settle_ns (the hosts had that long to measure it,
+ * and farthest-point sampling that long to add to it).  UINT64_MAX while
+ * it has no landmark. */
+static uint64_t region_ready_ns(const quilt_bootstrap *b, const grp *g) {
+  if (g->lm.count == 0 || g->lm_dirty)
+    return UINT64_MAX;
+  return g->lm_changed_ns + b->cfg.region_settle_ns;
+}
+
+/* The region h's vector gives it now (with the hysteresis of
+ * quilt_lm_region around the one it has), or 0: it gives its own, its
+ * vector is not complete, or the list has not settled. */
+static uint32_t region_want(const quilt_bootstrap *b, const host *h,
+                            uint64_t now) {
+  if (h->euid.region != 0)
+    return 0;
+  const grp *g = &b->groups[h->gslot];
+  if (now < region_ready_ns(b, g))
+    return 0;
+  return quilt_lm_region(&g->lm, &h->pos, h->region);
+}
+
+/* Lists patch ps for the region tick, to be looked at from `due` on.  A
+ * list that cannot grow leaves it out: the next heartbeat lists it. */
+static void region_list(quilt_bootstrap *b, uint32_t ps, uint64_t due) {
+  patch *p = &b->patches[ps];
+  if (p->region_listed) {
+    if (due < p->region_due_ns)
+      p->region_due_ns = due;
+  } else {
+    if (b->nrlist == b->cap_rlist) {
+      /* At most one entry per slot after a tick, two between ticks (a
+       * slot freed and used again); more is left out. */
+      if (b->cap_rlist >= 2 * b->npatch_slots + 16)
+        return;
+      uint32_t cap = b->cap_rlist ? b->cap_rlist * 2 : 16;
+      uint32_t *nl = realloc(b->rlist, cap * sizeof *nl);
+      if (!nl)
+        return;
+      b->rlist = nl;
+      b->cap_rlist = cap;
+    }
+    b->rlist[b->nrlist++] = ps;
+    p->region_listed = 1;
+    p->region_due_ns = due;
+  }
+  uint64_t t = b->region_tick_ns + REGION_TICK_NS;
+  if (due > t)
+    t = due;
+  if (t < b->region_due_ns)
+    b->region_due_ns = t;
+}
+
+/* A heartbeat: if the host's vector now gives it another region, its
+ * patch is looked at in the next tick.  O(QUILT_LM_MAX). */
+static void region_note(quilt_bootstrap *b, uint32_t slot, uint64_t now) {
+  const host *h = &b->hosts[slot];
+  uint32_t w = region_want(b, h, now);
+  if (w != 0 && w != h->region && w != h->region_bad)
+    region_list(b, h->patch, now);
+}
+
+static int same_match(const quilt_rule_match *a, const quilt_rule_match *c) {
+  return a->rule == c->rule && a->nkeys == c->nkeys &&
+         memcmp(a->keys, c->keys, a->nkeys * sizeof a->keys[0]) == 0;
+}
+
+/* Gives patch ps, whole, the key of `region`, when that moves no one and
+ * makes no extra patch: every member leaves the region to the server and
+ * maps, with `region`, to one rule (p's) and one key (not p's), and no
+ * patch of that key has room (else its members move into that one, as
+ * newcomers do).  This is what keeps a cluster together when its
+ * landmark is replaced by another of the cluster, and a patch in place
+ * after a restart of the server.  O(members x rules). */
+static int region_rekey(quilt_bootstrap *b, uint32_t ps, uint32_t region) {
+  patch *p = &b->patches[ps];
+  quilt_rule_match mt, m2;
+  for (uint32_t i = 0; i < p->nmembers; i++) {
+    const host *h = &b->hosts[p->members[i]];
+    if (h->euid.region != 0)
+      return 0;
+    quilt_euid e = h->euid;
+    e.region = region;
+    if (quilt_rules_match(b->cfg.rules, &e, i == 0 ? &mt : &m2) != 0)
+      return 0;
+    if (i == 0 ? mt.rule != p->rule || same_key(&mt, p)
+               : !same_match(&m2, &mt))
+      return 0;
+  }
+  if (p->nmembers == 0 || patch_find(b, p->group, &mt) != NO_SLOT)
+    return 0;
+  memcpy(p->keys, mt.keys, sizeof p->keys);
+  for (uint32_t i = 0; i < p->nmembers; i++)
+    b->hosts[p->members[i]].region = region;
+  b->ctr.region_rekeys++;
+  return 1;
+}
+
+/* Moves host `slot` to the patch the rules give with `region`: out of its
+ * patch as for a departure (a representative is replaced and the patch
+ * told), into the new one, and told with a PATCH_INFO. */
+static void region_move(quilt_bootstrap *b, uint32_t slot, uint32_t region,
+                        uint64_t now) {
+  host *h = &b->hosts[slot];
+  uint32_t old = h->region;
+  patch_remove_member(b, slot, 0, now);
+  h->region = region;
+  h->moved_ns = now ? now : 1;
+  h->rep_acked = 0; /* until its heartbeats show its new role */
+  h->claimed = 0;
+  int rc = host_place(b, slot, 0, QUILT_ROLE_MEMBER, now);
+  if (rc < 0) {
+    /* No room (max_patches, memory): back where it was keyed before,
+     * and not tried again for this region; out if even that fails (its
+     * next heartbeat re-admits it). */
+    h->region = old;
+    h->region_bad = region;
+    if (host_place(b, slot, 0, QUILT_ROLE_MEMBER, now) < 0) {
+      host_remove(b, slot, 0, now);
+      return;
+    }
+  } else {
+    b->ctr.region_moves++;
+  }
+  send_patch_info(b, slot);
+}
+
+static uint64_t earlier(uint64_t a, uint64_t t) {
+  return a == 0 || t < a ? t : a;
+}
+
+/* Moves of one tick, at most. */
+#define REGION_TICK_MOVES_MAX                                                  \
+  ((uint32_t)((uint64_t)QUILT_BOOTSTRAP_REGION_MOVES_MAX * REGION_TICK_NS /    \
+              (1000 * NS_PER_MS)))
+
+/* Looks at the members of patch ps bound for another region: when more
+ * than half are bound for one region, the patch may take it whole
+ * (region_rekey); the others move, each at most once per
+ * region_move_min_ns, and at most *moves of them (the tick's share; what
+ * is made is taken off).  A member whose region does not change its
+ * patch's key takes the region in place.  Returns 0 when nothing is left
+ * to do, else when to look again.  O(members x (QUILT_LM_MAX + rules)). */
+static uint64_t region_eval(quilt_bootstrap *b, uint32_t ps, uint64_t now,
+                            uint32_t *moves) {
+  patch *p = &b->patches[ps];
+  uint64_t ready = region_ready_ns(b, &b->groups[p->gslot]);
+  if (ready == UINT64_MAX)
+    return 0; /* no landmark (the hosts list it again once there is) */
+  if (now < ready)
+    return ready;
+  /* Where the members are bound: regions of landmarks, so at most
+   * QUILT_LM_MAX of them. */
+  uint32_t rr[QUILT_LM_MAX], rn[QUILT_LM_MAX], nr = 0;
+  int own = 0;
+  for (uint32_t i = 0; i < p->nmembers; i++) {
+    const host *h = &b->hosts[p->members[i]];
+    own |= h->euid.region != 0;
+    uint32_t w = region_want(b, h, now);
+    if (w == 0 || w == h->region)
+      continue;
+    uint32_t k = 0;
+    while (k < nr && rr[k] != w)
+      k++;
+    if (k == nr) {
+      if (nr == QUILT_LM_MAX)
+        continue;
+      rr[nr] = w;
+      rn[nr++] = 0;
+    }
+    rn[k]++;
+  }
+  if (nr == 0)
+    return 0;
+  for (uint32_t k = 0; k < nr && !own; k++)
+    if (2 * rn[k] > p->nmembers && region_rekey(b, ps, rr[k]))
+      break;
+  uint32_t mv[REGION_TICK_MOVES_MAX], mr[REGION_TICK_MOVES_MAX], nmv = 0;
+  uint64_t due = 0;
+  for (uint32_t i = 0; i < p->nmembers; i++) {
+    uint32_t slot = p->members[i];
+    host *h = &b->hosts[slot];
+    uint32_t w = region_want(b, h, now);
+    if (w == 0 || w == h->region || w == h->region_bad)
+      continue;
+    quilt_euid e = h->euid;
+    e.region = w;
+    quilt_rule_match mt;
+    if (quilt_rules_match(b->cfg.rules, &e, &mt) != 0 ||
+        quilt_proto_get(mt.protocol) == NULL) {
+      h->region_bad = w; /* no rule takes it there: it stays */
+      continue;
+    }
+    if (same_key(&mt, p)) {
+      h->region = w; /* its patch is not keyed by region */
+      continue;
+    }
+    if (h->moved_ns != 0 && now < h->moved_ns + b->cfg.region_move_min_ns) {
+      due = earlier(due, h->moved_ns + b->cfg.region_move_min_ns);
+      continue;
+    }
+    if (nmv < *moves) {
+      mv[nmv] = slot;
+      mr[nmv++] = w;
+    } else {
+      b->ctr.region_deferred++;
+      due = earlier(due, now + 1); /* the next tick */
+    }
+  }
+  *moves -= nmv;
+  /* After the look: moving changes p's member list, and may free p. */
+  for (uint32_t k = 0; k < nmv; k++)
+    region_move(b, mv[k], mr[k], now);
+  return due;
+}
+
+/* Every REGION_TICK_NS while patches are listed: each listed patch that
+ * is due is looked at, up to REGION_SCAN_MAX members in all, with the
+ * tick's share of region_moves_per_sec; the others wait for the next. */
+static void region_tick(quilt_bootstrap *b, uint64_t now) {
+  uint64_t share = (uint64_t)b->cfg.region_moves_per_sec * REGION_TICK_NS /
+                   (1000 * NS_PER_MS);
+  uint32_t moves = share == 0 ? 1 : (uint32_t)share;
+  assert(moves <= REGION_TICK_MOVES_MAX);
+  uint32_t scanned = 0, keep = 0, n = b->nrlist;
+  uint64_t next = UINT64_MAX;
+  for (uint32_t k = 0; k < n; k++) {
+    uint32_t ps = b->rlist[k];
+    if (ps >= b->npatch_slots || !b->patches[ps].used ||
+        b->patches[ps].region_listed != 1)
+      continue; /* freed, or listed twice */
+    uint64_t due = b->patches[ps].region_due_ns;
+    if (due <= now && scanned < REGION_SCAN_MAX) {
+      uint32_t id = b->patches[ps].id;
+      scanned += b->patches[ps].nmembers;
+      due = region_eval(b, ps, now, &moves);
+      if (!b->patches[ps].used || b->patches[ps].id != id)
+        continue; /* emptied by the moves */
+    }
+    patch *p = &b->patches[ps];
+    if (due == 0) {
+      p->region_listed = 0;
+      continue;
+    }
+    p->region_due_ns = due;
+    p->region_listed = 2;
+    b->rlist[keep++] = ps;
+    if (due < next)
+      next = due;
+  }
+  /* The region_list calls of region_eval's moves (none today) would have
+   * appended past n. */
+  assert(b->nrlist == n);
+  for (uint32_t k = 0; k < keep; k++)
+    b->patches[b->rlist[k]].region_listed = 1;
+  b->nrlist = keep;
+  b->region_tick_ns = now;
+  if (next != UINT64_MAX && next < now + REGION_TICK_NS)
+    next = now + REGION_TICK_NS;
+  b->region_due_ns = next;
+}
+
 /* After a JOIN or HEARTBEAT from a host the server now holds: landmarks,
  * positions, and a host (a primary) taken out of a tree back in. */
 static void after_hello(quilt_bootstrap *b, uint64_t id,
-                        const quilt_msg_heartbeat *hb) {
+                        const quilt_msg_heartbeat *hb, uint64_t now) {
   uint32_t slot = host_slot(b, id);
   if (slot == NO_SLOT)
     return;
   host *h = &b->hosts[slot];
-  if (hb)
+  if (hb) {
     on_rtts(b, slot, hb);
-  else if (!b->groups[h->gslot].lm_dirty)
+    region_note(b, slot, now);
+  } else if (!b->groups[h->gslot].lm_dirty)
     send_landmarks(b, slot); /* right after its PATCH_INFO */
   if (h->tree_out) {
     h->tree_out = 0;
@@ -1721,7 +2045,7 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
     rc = on_hello(b, &m, &m.u.join.addr, &m.u.join.euid, 0, QUILT_ROLE_MEMBER,
                   0, 1, now);
     if (rc == 0)
-      after_hello(b, m.hdr.sender, NULL);
+      after_hello(b, m.hdr.sender, NULL, now);
     break;
   case QUILT_MSG_HEARTBEAT:
     b->ctr.heartbeats++;
@@ -1729,7 +2053,7 @@ int quilt_bootstrap_read(quilt_bootstrap *b, const quilt_addr *from,
                   m.u.heartbeat.patch_id, m.u.heartbeat.role,
                   m.u.heartbeat.epoch, 0, now);
     if (rc == 0)
-      after_hello(b, m.hdr.sender, &m.u.heartbeat);
+      after_hello(b, m.hdr.sender, &m.u.heartbeat, now);
     break;
   case QUILT_MSG_LEAVE: {
     b->ctr.leaves++;
@@ -1774,6 +2098,8 @@ uint64_t quilt_bootstrap_expiry(const quilt_bootstrap *b) {
     if (b->refresh_due_ns < t)
       t = b->refresh_due_ns;
   }
+  if (b->nrlist > 0 && b->region_due_ns < t)
+    t = b->region_due_ns;
   return t;
 }
 
@@ -1805,6 +2131,10 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
     lm_tick(b);
     b->lm_due_ns = now + b->cfg.landmark_period_ns;
     settle(b, now);
+  }
+  if (b->nrlist > 0 && b->region_due_ns <= now) {
+    region_tick(b, now);
+    settle(b, now); /* the moved hosts' trees, before they are ticked */
   }
   if (b->nhosts > 0 && b->tree_due_ns <= now) {
     /* A quarter period, so that a tree due for work waits at most that
@@ -1965,6 +2295,33 @@ int quilt_bootstrap_check(const quilt_bootstrap *b, char *err, size_t errlen) {
              b->nhosts, placed);
     return QUILT_ERR_STATE;
   }
+  /* Each host where the rules put it, with the region the server gave
+   * it (a patch's key is what its members map to; region_rekey changes
+   * both at once). */
+  for (uint32_t i = 0; i < b->nhosts_slots; i++) {
+    const host *h = &b->hosts[i];
+    if (!h->used)
+      continue;
+    uint32_t r = h->region;
+    if (h->euid.region == 0 && r != 0 &&
+        !(r & QUILT_BOOTSTRAP_REGION_PROVISIONAL) &&
+        (r < QUILT_LM_REGION_MIN || r > QUILT_LM_REGION_MAX)) {
+      snprintf(err, errlen, "host %llu: region %u is no landmark's",
+               (unsigned long long)h->id, r);
+      return QUILT_ERR_STATE;
+    }
+    quilt_euid e = rules_euid(h);
+    quilt_rule_match mt;
+    if (h->patch >= b->npatch_slots ||
+        quilt_rules_match(b->cfg.rules, &e, &mt) != 0 ||
+        !same_key(&mt, &b->patches[h->patch])) {
+      snprintf(err, errlen,
+               "host %llu (region %u) is in patch %u, its EUID maps elsewhere",
+               (unsigned long long)h->id, e.region,
+               h->patch < b->npatch_slots ? b->patches[h->patch].id : 0);
+      return QUILT_ERR_STATE;
+    }
+  }
   for (uint32_t i = 0; i < b->npatch_slots; i++) {
     const patch *p = &b->patches[i];
     if (p->used && p->protocol == QUILT_PROTO_TREE &&
@@ -2012,6 +2369,28 @@ void quilt_bootstrap_counters_get(const quilt_bootstrap *b,
   *c = b->ctr;
   c->hosts = b->nhosts;
   c->patches = b->npatches;
+}
+
+int quilt_bootstrap_host_get(const quilt_bootstrap *b, uint64_t id,
+                             quilt_bootstrap_host *out) {
+  uint32_t slot = host_slot(b, id);
+  if (slot == NO_SLOT)
+    return QUILT_ERR_NOT_FOUND;
+  const host *h = &b->hosts[slot];
+  const patch *p = &b->patches[h->patch];
+  memset(out, 0, sizeof *out);
+  out->id = h->id;
+  out->group = h->group;
+  out->addr = h->addr;
+  out->euid = rules_euid(h);
+  out->own_region = h->euid.region;
+  out->region_derived = h->euid.region == 0 &&
+                        h->region >= QUILT_LM_REGION_MIN &&
+                        h->region <= QUILT_LM_REGION_MAX;
+  out->patch_id = p->id;
+  out->role = role_of(p, slot);
+  out->moved_ns = h->moved_ns;
+  return 0;
 }
 
 uint32_t quilt_bootstrap_est_us(const quilt_bootstrap *b, uint64_t a,
@@ -2062,7 +2441,9 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
       cfg->landmarks_max > QUILT_WIRE_MAX_LANDMARKS ||
       cfg->landmark_period_ns == 0 || cfg->tree_rebuild_ns < 4 ||
       cfg->tree_refresh_ns < TREE_REFRESH_SLICES ||
-      cfg->wao_max_patches > QUILT_OMNI_MAX_NODES)
+      cfg->wao_max_patches > QUILT_OMNI_MAX_NODES ||
+      cfg->region_moves_per_sec == 0 ||
+      cfg->region_moves_per_sec > QUILT_BOOTSTRAP_REGION_MOVES_MAX)
     return QUILT_ERR_INVAL;
   quilt_bootstrap *b = calloc(1, sizeof *b);
   if (!b)
@@ -2073,6 +2454,7 @@ int quilt_bootstrap_new(quilt_bootstrap **out,
   quilt_map_init(&b->host_index);
   b->peers_due_ns = UINT64_MAX;
   b->members_due_ns = UINT64_MAX;
+  b->region_due_ns = UINT64_MAX;
   b->sweep_due_ns = 0;
   b->peers_epoch = (uint32_t)cfg->incarnation << 24;
   quilt_rng_init(&b->rng, cfg->seed, cfg->id);
@@ -2090,6 +2472,7 @@ void quilt_bootstrap_del(quilt_bootstrap *b) {
   }
   free(b->groups);
   free(b->dirty);
+  free(b->rlist);
   free(b->patches);
   free(b->hosts);
   free(b->free_hosts);

@@ -25,6 +25,22 @@
  * the messages of p's origins travel.  Each host in a tree is sent its
  * view (TREE) whenever it changes and now and then; a host whose parent
  * went silent says so (ORPHAN) and is re-attached.
+ *
+ * Regions (docs/design.md, "Locality"): a host that leaves the region of
+ * its EUID 0 ("unknown") is given one by the server: the region of its
+ * nearest landmark (lib/landmark.h, quilt_lm_region), and the rules are
+ * evaluated with it.  It joins before its vector exists, in the patch its
+ * EUID without region gives; once its vector is complete and the
+ * landmark list has been stable for region_settle_ns, the server moves it
+ * to the patch the rules give for its region (or, when most of its patch
+ * is bound for one region that has no patch yet, gives the whole patch
+ * that region instead: a re-key, no host moves).  A host moves at most
+ * once per region_move_min_ns, and the server makes at most
+ * region_moves_per_sec moves a second.  After a restart a host's
+ * heartbeat names its patch; until its vector is measured again it is
+ * kept with the others that name the same patch (a provisional region,
+ * QUILT_BOOTSTRAP_REGION_PROVISIONAL | patch id), and the re-key then
+ * gives that patch its region without moving anyone.
  */
 #ifndef QUILT_BOOTSTRAP_H
 #define QUILT_BOOTSTRAP_H
@@ -40,6 +56,10 @@
 /* Patch ids stay below this, so that 239.192.0.0 + id stays inside the
  * organisation-local scope 239.192.0.0/14 (RFC 2365). */
 #define QUILT_BOOTSTRAP_MAX_PATCH_ID 0x3FFFF
+/* A region the server gives a host after a restart, until the host's
+ * landmark vector is measured again: this bit | the patch id its
+ * heartbeat names.  Derived regions are below it (landmark.h). */
+#define QUILT_BOOTSTRAP_REGION_PROVISIONAL 0x80000000u
 
 typedef struct quilt_bootstrap quilt_bootstrap;
 
@@ -99,7 +119,20 @@ typedef struct quilt_bootstrap_config {
   uint32_t tree_rebuild_rounds; /* optimiser rounds of a rebuild */
   uint32_t tree_improve_rounds; /* rounds of a re-optimisation (greedy) */
   uint64_t tree_refresh_ns;  /* every view is re-sent this often */
+
+  /* Regions derived from the landmark vectors (hosts whose EUID region is
+   * 0).  Moves bound the churn: each costs the host a new patch and, for
+   * a representative, the patch a failover. */
+  uint64_t region_settle_ns;    /* the landmark list unchanged this long
+                                   before regions are derived from it */
+  uint64_t region_move_min_ns;  /* a host moves at most this often */
+  uint32_t region_moves_per_sec; /* moves the server makes, at most,
+                                    1..QUILT_BOOTSTRAP_REGION_MOVES_MAX */
 } quilt_bootstrap_config;
+
+/* Largest region_moves_per_sec: the moves of one tick (a twentieth of a
+ * second) are gathered on the stack. */
+#define QUILT_BOOTSTRAP_REGION_MOVES_MAX 5120
 
 typedef struct quilt_bootstrap_callbacks {
   void (*send)(void *user, const quilt_addr *to, const uint8_t *buf,
@@ -120,7 +153,9 @@ typedef struct quilt_bootstrap_callbacks {
  * uplink in units of 100 Mbit/s, at least 2 so that a tree of many hosts
  * is never a chain); rebuilt or re-optimised at most once a second per
  * tree, with 32 optimiser rounds for a rebuild and 4 greedy ones
- * otherwise; every view re-sent every 5 s. */
+ * otherwise; every view re-sent every 5 s.  Regions: derived once the
+ * landmarks have been stable for 2 s; a host moves at most once per 10 s,
+ * the server at most 200 hosts a second. */
 void quilt_bootstrap_config_default(quilt_bootstrap_config *c);
 
 int quilt_bootstrap_new(quilt_bootstrap **out,
@@ -141,6 +176,9 @@ uint64_t quilt_bootstrap_expiry(const quilt_bootstrap *b);
 void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now_ns);
 
 /* Checks the patch table's invariants: every host in exactly one patch,
+ * the one whose rule and key the rules give for its EUID as the server
+ * sees it (its region filled in: quilt_bootstrap_host_get), a region the
+ * server gives is 0, provisional or a landmark's,
  * representatives are members, k representatives where the patch has k
  * members, no patch over its size limit; and the trees': each passes
  * quilt_omni_check (a tree, degree bounds kept) and spans exactly the
@@ -181,10 +219,34 @@ typedef struct quilt_bootstrap_counters {
   uint64_t orphans;      /* ORPHAN messages */
   uint64_t tree_msgs;    /* TREE messages sent */
   uint64_t landmark_changes; /* new landmark lists (epochs) */
+  uint64_t region_moves;  /* hosts moved to the patch of their region */
+  uint64_t region_rekeys; /* patches given a region whole (no one moved) */
+  uint64_t region_deferred; /* moves put off by region_moves_per_sec */
 } quilt_bootstrap_counters;
 
 void quilt_bootstrap_counters_get(const quilt_bootstrap *b,
                                   quilt_bootstrap_counters *c);
+
+/* One host as the server holds it. */
+typedef struct quilt_bootstrap_host {
+  uint64_t id;
+  uint32_t group;
+  quilt_addr addr;
+  quilt_euid euid;     /* as the rules see it: the host's own, with the
+                          server's region where the host's is 0 */
+  uint32_t own_region; /* the region of the host's own EUID (0: the
+                          server's) */
+  int region_derived;  /* euid.region is the region of a landmark (not
+                          0, not provisional, not the host's own) */
+  uint32_t patch_id;
+  unsigned role;       /* QUILT_ROLE_* */
+  uint64_t moved_ns;   /* when it last moved to its region's patch; 0:
+                          never */
+} quilt_bootstrap_host;
+
+/* Fills *out for host `id`.  Returns 0, or QUILT_ERR_NOT_FOUND. */
+int quilt_bootstrap_host_get(const quilt_bootstrap *b, uint64_t id,
+                             quilt_bootstrap_host *out);
 
 /* Estimated one-way latency in us from host a to host b (node ids), from
  * their latest landmark RTTs (lib/landmark.h, quilt_lm_est_us): exact for

@@ -85,6 +85,67 @@ int quilt_lm_pos_moved(const quilt_lm_pos *old, const quilt_lm_pos *now) {
 
 void quilt_lm_set_init(quilt_lm_set *s) { memset(s, 0, sizeof *s); }
 
+/* splitmix64's finaliser (Steele, Lea, Flood, OOPSLA 2014): every bit of
+ * the id moves every bit of the result, so nearby node ids do not give
+ * nearby regions. */
+static uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ULL;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL;
+  return x ^ (x >> 31);
+}
+
+uint32_t quilt_lm_region_id(uint64_t id, uint32_t k) {
+  uint64_t span = (uint64_t)QUILT_LM_REGION_MAX - QUILT_LM_REGION_MIN + 1;
+  uint64_t h = mix64(id ^ mix64(k));
+  return QUILT_LM_REGION_MIN + (uint32_t)(h % span);
+}
+
+int quilt_lm_find_region(const quilt_lm_set *s, uint32_t region) {
+  for (uint32_t i = 0; i < s->count; i++)
+    if (s->region[s->order[i]] == region)
+      return s->order[i];
+  return -1;
+}
+
+int quilt_lm_complete(const quilt_lm_set *s, const quilt_lm_pos *pos) {
+  for (uint32_t i = 0; i < s->count; i++) {
+    uint32_t slot = s->order[i];
+    if (pos->serial[slot] != s->serial[slot] || !known(pos, slot))
+      return 0;
+  }
+  return s->count > 0;
+}
+
+/* Landmark binning (Ratnasamy et al., INFOCOM 2002, section 3): the bin
+ * of a host is its nearest landmark.  The paper refines the bin by the
+ * order of all the landmarks by RTT; we keep the nearest alone (see
+ * docs/design.md, "Locality": with up to 8 landmarks the nearest already
+ * gives regions of a few tens of hosts in a thousand, patches are split by
+ * the rules' `max`, and an ordering would split one cluster into several
+ * bins whenever two far landmarks are about as far from it). */
+uint32_t quilt_lm_region(const quilt_lm_set *s, const quilt_lm_pos *pos,
+                         uint32_t current) {
+  if (!quilt_lm_complete(s, pos))
+    return 0;
+  int best = -1;
+  for (uint32_t i = 0; i < s->count; i++) {
+    uint32_t slot = s->order[i];
+    if (best < 0 || pos->rtt_us[slot] < pos->rtt_us[best] ||
+        (pos->rtt_us[slot] == pos->rtt_us[best] && s->id[slot] < s->id[best]))
+      best = (int)slot;
+  }
+  assert(best >= 0);
+  int cur = current ? quilt_lm_find_region(s, current) : -1;
+  if (cur >= 0 && cur != best) {
+    uint32_t lo = pos->rtt_us[best], x = pos->rtt_us[cur];
+    uint32_t slack = lo / 8 > 100 ? lo / 8 : 100;
+    if (x - lo <= slack)
+      return current;
+  }
+  return s->region[best];
+}
+
 int quilt_lm_find(const quilt_lm_set *s, uint32_t host) {
   for (uint32_t i = 0; i < s->count; i++)
     if (s->host[s->order[i]] == host)
@@ -101,9 +162,16 @@ int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id, uint32_t serial) {
     if (s->serial[i] == 0)
       slot = (int)i;
   assert(slot >= 0); /* count < QUILT_LM_MAX slots in use */
+  uint32_t region = 0;
+  for (uint32_t k = 0; region == 0; k++) {
+    region = quilt_lm_region_id(id, k);
+    if (quilt_lm_find_region(s, region) >= 0)
+      region = 0; /* named by another landmark: try the next hash */
+  }
   s->serial[slot] = serial;
   s->host[slot] = host;
   s->id[slot] = id;
+  s->region[slot] = region;
   s->order[s->count++] = (uint8_t)slot;
   return slot;
 }

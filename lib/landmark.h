@@ -16,6 +16,19 @@
  * removed landmark still give true lower bounds; a slot reused by another
  * landmark does not mix them up), and comparing two positions needs no
  * table.
+ *
+ * Regions (landmark binning: Ratnasamy, Handley, Karp, Shenker,
+ * "Topologically-aware overlay construction and server selection",
+ * INFOCOM 2002): a host's region is the landmark nearest to it (smallest
+ * RTT), once it has measured every landmark of the list.  Each landmark
+ * names its region by a number fixed when it is added and kept while it
+ * lives: a hash of its node id into [QUILT_LM_REGION_MIN,
+ * QUILT_LM_REGION_MAX] (hashed again on the rare collision with another
+ * live landmark of the set).  A function of the
+ * node id, not of a slot or serial, so that the same landmark names the
+ * same region after a restart of the server, and a slot reused by another
+ * landmark never gives an old region a new place; above 65535, so that it
+ * never meets the small region numbers operators give hosts by hand.
  */
 #ifndef QUILT_LANDMARK_H
 #define QUILT_LANDMARK_H
@@ -25,6 +38,9 @@
 #include "wire.h"
 
 #define QUILT_LM_MAX QUILT_WIRE_MAX_LANDMARKS
+/* Regions landmarks name (see above); 0 means "not known". */
+#define QUILT_LM_REGION_MIN 0x10000u
+#define QUILT_LM_REGION_MAX 0x7FFFFFFFu
 
 /* A host's position: rtt_us[s] is its RTT to the landmark whose serial is
  * serial[s] (0: nothing known in slot s). */
@@ -65,6 +81,7 @@ typedef struct quilt_lm_set {
   uint32_t serial[QUILT_LM_MAX]; /* by slot; 0: slot free */
   uint32_t host[QUILT_LM_MAX];   /* by slot: the caller's handle */
   uint64_t id[QUILT_LM_MAX];     /* by slot: node id */
+  uint32_t region[QUILT_LM_MAX]; /* by slot: the region it names */
   /* The QUILT_LM_MAX farthest candidates reported since the list last
    * changed, farthest first. */
   quilt_lm_cand cand[QUILT_LM_MAX];
@@ -74,8 +91,9 @@ typedef struct quilt_lm_set {
 void quilt_lm_set_init(quilt_lm_set *s);
 
 /* Adds a landmark with this (fresh, nonzero) serial at the end of the
- * list.  Returns its slot, or -1 when the set is full or the host is a
- * landmark already. */
+ * list, naming region quilt_lm_region_id(id, k) for the first k whose
+ * region no other landmark of the set names.  Returns its slot, or -1 when
+ * the set is full or the host is a landmark already. */
 int quilt_lm_add(quilt_lm_set *s, uint32_t host, uint64_t id, uint32_t serial);
 
 /* Slot of host's landmark, or -1. */
@@ -106,5 +124,27 @@ void quilt_lm_clear_candidates(quilt_lm_set *s);
  * O(QUILT_LM_MAX^3). */
 uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
                        uint32_t min_rtt_us, uint32_t out[QUILT_LM_MAX]);
+
+/* The region a landmark with node id `id` names, at the k-th try (k > 0
+ * only after a collision): in [QUILT_LM_REGION_MIN, QUILT_LM_REGION_MAX],
+ * a pure function of (id, k). */
+uint32_t quilt_lm_region_id(uint64_t id, uint32_t k);
+
+/* Slot of the landmark of the list that names `region`, or -1. */
+int quilt_lm_find_region(const quilt_lm_set *s, uint32_t region);
+
+/* Whether pos knows the RTT to every landmark of the list (for the list's
+ * serials); 0 for an empty list. */
+int quilt_lm_complete(const quilt_lm_set *s, const quilt_lm_pos *pos);
+
+/* The region of pos: that of the landmark with the smallest RTT (ties to
+ * the lower node id), or 0 when pos is not complete (quilt_lm_complete).
+ * Hysteresis: when `current` is the region of a landmark of the list and
+ * pos's RTT to it exceeds the smallest by no more than an eighth of it (or
+ * 100 us), `current` is kept, so that a host about as near to two
+ * landmarks does not flap between them with measurement noise.
+ * O(QUILT_LM_MAX). */
+uint32_t quilt_lm_region(const quilt_lm_set *s, const quilt_lm_pos *pos,
+                         uint32_t current);
 
 #endif /* QUILT_LANDMARK_H */
