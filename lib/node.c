@@ -46,6 +46,7 @@
 /* Landmarks are pinged this often; the smallest RTT seen is kept (queueing
  * only ever adds to a sample). */
 #define QUILT_NODE_LM_PING_NS (5000 * NS_PER_MS)
+#define QUILT_NODE_LM_RETRY_NS (200 * NS_PER_MS)
 /* A PONG whose token is older than this is not an answer to us. */
 #define QUILT_NODE_PONG_MAX_AGE_NS (10000 * NS_PER_MS)
 /* Overlay trees a primary keeps a view of (one per patch). */
@@ -121,7 +122,8 @@ struct quilt_node {
    * the vector in its heartbeats, its position for the server's trees. */
   quilt_msg_landmarks lm;
   uint32_t lm_rtt_us[QUILT_WIRE_MAX_LANDMARKS];
-  uint64_t lm_due_ns;   /* next round of PINGs */
+  uint64_t lm_due_ns;   /* next PINGs */
+  uint64_t lm_full_ns;  /* next PINGs to every landmark */
   int lm_reported;      /* the full vector went out in a heartbeat */
 
   /* This host's place in the wide-area overlay trees, one per root patch
@@ -987,6 +989,19 @@ void quilt__node_announce(quilt_node *n, uint64_t origin, uint64_t now) {
   ann_touch(n, &n->patch_ann, origin, now);
 }
 
+static void announce_touch_one(void *arg, const quilt_origin_view *v) {
+  touch_ctx *t = arg;
+  if (v->next > 1 && v->origin != t->n->cfg.id)
+    ann_touch(t->n, &t->n->patch_ann, v->origin, t->now);
+}
+
+void quilt__node_announce_all(quilt_node *n, uint64_t now) {
+  touch_ctx t = {n, now};
+  quilt_delivery_foreach(n->dlv, announce_touch_one, &t);
+  if (n->seq > 0)
+    ann_touch(n, &n->patch_ann, n->cfg.id, now);
+}
+
 const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n) {
   return &n->cfg.bootstrap;
 }
@@ -1017,17 +1032,29 @@ void quilt__node_reattached(quilt_node *n, uint64_t silent_ns) {
 
 /* ---- landmarks and trees ---- */
 
+/* PINGs the landmarks: all of them every QUILT_NODE_LM_PING_NS, and those
+ * still unmeasured every QUILT_NODE_LM_RETRY_NS (a lost PING or PONG would
+ * otherwise leave a hole in the vector for a whole round). */
 static void lm_ping(quilt_node *n, uint64_t now) {
-  n->lm_due_ns = now + QUILT_NODE_LM_PING_NS;
+  int full = n->lm_full_ns <= now;
+  if (full)
+    n->lm_full_ns = now + QUILT_NODE_LM_PING_NS;
   quilt_msg m;
   msg_init(n, &m, QUILT_MSG_PING);
   m.u.ping.token = now;
   size_t len = encode(n, &m);
-  if (!len)
-    return;
-  for (unsigned i = 0; i < n->lm.count; i++)
-    if (n->lm.nodes[i].id != n->cfg.id)
+  int missing = 0;
+  for (unsigned i = 0; len && i < n->lm.count; i++) {
+    if (n->lm.nodes[i].id == n->cfg.id)
+      continue;
+    int unknown = n->lm_rtt_us[i] == QUILT_WIRE_RTT_UNKNOWN;
+    missing |= unknown;
+    if (full || unknown)
       quilt__node_send(n, &n->lm.nodes[i].addr, n->buf, len);
+  }
+  n->lm_due_ns = n->lm_full_ns;
+  if (missing && now + QUILT_NODE_LM_RETRY_NS < n->lm_due_ns)
+    n->lm_due_ns = now + QUILT_NODE_LM_RETRY_NS;
 }
 
 static void handle_landmarks(quilt_node *n, const quilt_msg_landmarks *l,
@@ -1047,6 +1074,7 @@ static void handle_landmarks(quilt_node *n, const quilt_msg_landmarks *l,
   n->lm = *l;
   memcpy(n->lm_rtt_us, rtt, sizeof rtt);
   n->lm_reported = 0;
+  n->lm_full_ns = now;
   lm_ping(n, now);
 }
 

@@ -163,6 +163,9 @@ const quilt_addr *quilt__node_member_addr(const quilt_node *n, uint64_t id);
 void quilt__node_announce_all_to(quilt_node *n, const quilt_addr *to);
 /* Starts (or extends) a SESSION burst to the patch about origin. */
 void quilt__node_announce(quilt_node *n, uint64_t origin, uint64_t now);
+/* The same for every origin this host holds (a burst survives the loss of
+ * a datagram or two, which a one-shot announcement does not). */
+void quilt__node_announce_all(quilt_node *n, uint64_t now);
 const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n);
 /* Counts a tree re-attachment and reports it (callbacks.reattached). */
 void quilt__node_reattached(quilt_node *n, uint64_t silent_ns);

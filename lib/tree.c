@@ -35,11 +35,17 @@
 #include "proto.h"
 
 #define NS_PER_MS 1000000ull
-/* Keepalive with the parent: a PING every 100 ms, the parent declared
- * failed after 500 ms without a PONG (five in a row lost: at 5% loss a
- * false alarm per link every ~10^6 s). */
+/* Keepalive with the parent: a PING every 100 ms; once two in a row go
+ * unanswered, every 25 ms; the parent is declared failed after 500 ms
+ * without a PONG and at least TREE_DEAD_PINGS unanswered PINGs.  At 5%
+ * loss on each way a PING is unanswered with probability 0.0975, so a false
+ * alarm needs 0.0975^12, about 10^-12, per episode: a parent alive is not
+ * taken out of the tree for a few lost datagrams (each removal moves a
+ * whole subtree). */
 #define TREE_PING_NS (100 * NS_PER_MS)
+#define TREE_PING_FAST_NS (25 * NS_PER_MS)
 #define TREE_DEAD_NS (500 * NS_PER_MS)
+#define TREE_DEAD_PINGS 12
 /* An orphan repeats its ORPHAN this often until it has a new parent. */
 #define TREE_ORPHAN_RETRY_NS (250 * NS_PER_MS)
 
@@ -48,6 +54,7 @@ typedef struct tree_state {
   int has_view;
   uint64_t server; /* node id of the server that sent the view */
   uint64_t last_pong_ns; /* last sign of life of the parent */
+  uint32_t unanswered;   /* PINGs sent since then */
   uint64_t ping_due_ns;
   int orphan;             /* the parent is silent */
   uint64_t orphan_parent; /* ...this one */
@@ -198,6 +205,7 @@ static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
       quilt__node_reattached(n, now - t->last_pong_ns);
     }
     t->last_pong_ns = now;
+    t->unanswered = 0;
     t->ping_due_ns = v->parent.id != 0 ? now : UINT64_MAX;
   }
   if (v->parent.id == 0) {
@@ -205,13 +213,26 @@ static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
     t->orphan_due_ns = UINT64_MAX;
     t->ping_due_ns = UINT64_MAX;
   }
-  /* New neighbours learn what this member holds, and tell what they do. */
-  if (v->parent.id != 0 && (!had || !in_view(&old, &v->parent)))
-    quilt__node_announce_all_to(n, &v->parent.addr);
-  for (unsigned i = 0; i < v->nchildren; i++)
-    if (!had || !in_view(&old, &v->children[i]))
-      quilt__node_announce_all_to(n, &v->children[i].addr);
+  /* Own messages that went nowhere go first: a neighbour that first hears
+   * of this origin from an announcement of seq s would take s-64 as the
+   * start of the stream and refuse the older ones. */
   send_unsent(n, t, now);
+  /* New neighbours learn what this member holds, and tell what they do:
+   * at once, then in a SESSION burst to all neighbours (a lost
+   * announcement would leave a neighbour unaware of messages that no
+   * later traffic mentions). */
+  int fresh = 0;
+  if (v->parent.id != 0 && (!had || !in_view(&old, &v->parent))) {
+    quilt__node_announce_all_to(n, &v->parent.addr);
+    fresh = 1;
+  }
+  for (unsigned i = 0; i < v->nchildren; i++)
+    if (!had || !in_view(&old, &v->children[i])) {
+      quilt__node_announce_all_to(n, &v->children[i].addr);
+      fresh = 1;
+    }
+  if (fresh)
+    quilt__node_announce_all(n, now);
 }
 
 static void tree_handle(quilt_node *n, void *state, const quilt_addr *from,
@@ -225,6 +246,7 @@ static void tree_handle(quilt_node *n, void *state, const quilt_addr *from,
     if (t->has_view && t->view.parent.id == m->hdr.sender && from &&
         quilt_addr_eq(from, &t->view.parent.addr) && !t->orphan) {
       t->last_pong_ns = now;
+      t->unanswered = 0;
       t->own_acked = t->own_seq;
     }
     break;
@@ -262,10 +284,12 @@ static void tree_handle_expiry(quilt_node *n, void *state, uint64_t now) {
     send_orphan(n, t, now);
   if (t->ping_due_ns > now)
     return;
-  t->ping_due_ns = now + TREE_PING_NS;
+  t->ping_due_ns =
+      now + (t->unanswered >= 2 ? TREE_PING_FAST_NS : TREE_PING_NS);
   if (!t->has_view || t->view.parent.id == 0)
     return;
-  if (!t->orphan && now - t->last_pong_ns >= TREE_DEAD_NS) {
+  if (!t->orphan && now - t->last_pong_ns >= TREE_DEAD_NS &&
+      t->unanswered >= TREE_DEAD_PINGS) {
     t->orphan = 1;
     t->orphan_parent = t->view.parent.id;
     note_unsent(t, t->own_acked + 1, t->own_seq);
@@ -286,6 +310,7 @@ static void tree_handle_expiry(quilt_node *n, void *state, uint64_t now) {
   int len = quilt_wire_encode(&m, buf, sizeof buf);
   if (len > 0)
     quilt__node_send(n, &t->view.parent.addr, buf, (size_t)len);
+  t->unanswered++;
 }
 
 static void tree_view(const void *state, uint64_t *parent, uint32_t *epoch,
