@@ -42,7 +42,23 @@ sleep 2 # joins, landmark RTTs, the tree and its views
 
 publish() { # FILE
   "$quilt" pub --bootstrap "$boot" --group tree --bind 127.0.0.1 --no-ipmc \
-    --linger-ms 1500 <"$1" >"$tmp/pub.out" 2>&1
+    --linger-ms 3000 <"$1" >"$tmp/pub.out" 2>&1
+}
+
+# wait_lines PATTERN COUNT SUBS...: until every SUB printed COUNT lines
+# matching PATTERN, at most 15 s (slow under sanitizers and load).
+wait_lines() {
+  local pat=$1 want=$2 i all
+  shift 2
+  for _ in $(seq 150); do
+    all=1
+    for i in "$@"; do
+      [ "$(grep -c "$pat" "$tmp/sub$i.out")" -ge "$want" ] || { all=0; break; }
+    done
+    [ "$all" = 1 ] && return 0
+    sleep 0.1
+  done
+  return 1
 }
 
 # lines SUB PATTERN: how many of SUB's lines match, and how many repeat.
@@ -52,7 +68,8 @@ dups() { grep "$2" "$tmp/sub$1.out" | sort | uniq -d | wc -l; }
 fail=0
 seq 1 100 | sed 's/^/first /' >"$tmp/first"
 publish "$tmp/first"
-sleep 0.5
+wait_lines '^first ' 100 $(seq 1 $n)
+sleep 0.3 # a late duplicate would show now
 bad=""
 for i in $(seq 1 $n); do
   c=$(count "$i" '^first '); d=$(dups "$i" '^first ')
@@ -71,7 +88,8 @@ for i in $victims; do wait "${sub_pid[$i]}" 2>/dev/null; done
 sleep 1.5 # parents found silent (500 ms), ORPHAN, new views
 seq 1 100 | sed 's/^/second /' >"$tmp/second"
 publish "$tmp/second"
-sleep 1
+wait_lines '^second ' 100 $survivors
+sleep 0.3
 bad=""
 for i in $survivors; do
   c=$(count "$i" '^second '); d=$(dups "$i" '^second ')
