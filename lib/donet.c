@@ -584,6 +584,11 @@ struct quilt_donet {
 
   uint64_t next_sched, next_bm, next_gossip, next_refine;
   uint64_t next_ask_ns; /* referrals asked of a partner not before this */
+  uint64_t progress_ns; /* last new segment (or creation) */
+  uint64_t local_ns;    /* last segment injected here (publish, or received
+                           from node 0); 0 = never */
+  uint64_t full_bm_ns;  /* last regular (whole-window) buffer map round */
+  uint64_t next_starve_ns; /* a starving node drops a partner not before */
   quilt_donet_stats st;
 };
 
@@ -828,6 +833,13 @@ static mentry *mc_find(quilt_donet *d, uint64_t id) {
   return NULL;
 }
 
+static const mentry *mc_find_const(const quilt_donet *d, uint64_t id) {
+  for (uint32_t i = 0; i < d->nmc; i++)
+    if (d->mc[i].r.id == id)
+      return &d->mc[i];
+  return NULL;
+}
+
 static void mc_remove_at(quilt_donet *d, uint32_t i) {
   assert(i < d->nmc);
   d->mc[i] = d->mc[--d->nmc];
@@ -969,7 +981,10 @@ static void remove_pending(quilt_donet *d, int i) {
   d->pend[i] = d->pend[--d->npend];
 }
 
-static void send_bm(quilt_donet *d, const partner *p) {
+/* A buffer map of [base, head], or with `recent` of its newest part only:
+ * the segments of one regular period (a receiver merges maps, see
+ * merge_bm, so a partial map adds to what it knew). */
+static void send_bm(quilt_donet *d, const partner *p, int recent) {
   quilt_donet_msg m;
   memset(&m, 0, sizeof m);
   m.type = QUILT_DONET_MSG_BUFFER_MAP;
@@ -977,10 +992,15 @@ static void send_bm(quilt_donet *d, const partner *p) {
   if (d->started && d->have_any) {
     /* Only [base, head]: nothing is held past the newest segment. */
     b->first = d->base;
-    b->nbits = (uint16_t)(d->head - d->base + 1);
+    if (recent) {
+      uint64_t span = d->cfg.bm_period_ns / d->cfg.segment_period_ns + 1;
+      if ((uint64_t)d->head - d->base + 1 > span)
+        b->first = (uint32_t)(d->head - span + 1);
+    }
+    b->nbits = (uint16_t)(d->head - b->first + 1);
     assert(b->nbits <= d->W);
     for (uint32_t i = 0; i < b->nbits; i++)
-      if (have(d, d->base + i))
+      if (have(d, b->first + i))
         bitmap_set(b, i);
   } else {
     b->first =
@@ -1021,7 +1041,7 @@ static int add_partner(quilt_donet *d, uint64_t id, const quilt_addr *addr,
     remove_pending(d, pi);
   if (d->cb.partner)
     d->cb.partner(d->ctx, id, addr, nat, 1);
-  send_bm(d, p); /* so that it can schedule at once */
+  send_bm(d, p, 0); /* so that it can schedule at once */
   return slot;
 }
 
@@ -1126,15 +1146,48 @@ static void send_reply(quilt_donet *d, uint64_t to, const quilt_addr *addr,
   r->nat = d->cfg.nat;
   r->partners = d->np > 255 ? 255 : (uint8_t)d->np;
   r->uplink_kbps = d->cfg.uplink_kbps;
-  /* Candidates the requester may ask (the deputy's answer, paper 3.1). */
+  /* Candidates the requester may ask (the deputy's answer, paper 3.1):
+   * this node's own partners first, in random order, then random mCache
+   * entries [R].  A partner is attached to the overlay already, so a
+   * newcomer referred to it joins the connected part of the mesh; random
+   * mCache entries alone let the late joiners of a small mesh, all
+   * referred to one another once the first ones are full, form a component
+   * with no path to the source (seen with 32-host patches). */
   uint32_t want = d->cfg.gossip_records < QUILT_DONET_MAX_REFERRALS
                       ? d->cfg.gossip_records
                       : QUILT_DONET_MAX_REFERRALS;
+  uint32_t pk[QUILT_DONET_MAX_PARTNERS], npk = 0;
+  for (uint32_t k = 0; k < QUILT_DONET_MAX_PARTNERS; k++)
+    if (d->p[k].used && d->p[k].id != to &&
+        quilt_donet_may_request((quilt_donet_nat)nat,
+                                (quilt_donet_nat)d->p[k].nat))
+      pk[npk++] = k;
+  for (uint32_t i = 0; i < npk && r->count < want; i++) {
+    uint32_t j = i + quilt_rng_below(&d->rng, npk - i);
+    uint32_t t = pk[i];
+    pk[i] = pk[j];
+    pk[j] = t;
+    const partner *p = &d->p[pk[i]];
+    quilt_donet_record *rec = &r->records[r->count++];
+    const mentry *e = mc_find_const(d, p->id);
+    if (e) {
+      *rec = entry_record(e, now, 0);
+    } else {
+      memset(rec, 0, sizeof *rec);
+      rec->id = p->id;
+      rec->nat = p->nat;
+      rec->ttl_s = (uint16_t)(d->cfg.mcache_ttl_ns / NS_PER_S);
+    }
+    rec->addr = p->addr; /* where it is reached from here */
+  }
   uint32_t idx[QUILT_DONET_MAX_MCACHE];
   referral_arg a = {to, nat};
-  uint32_t n = mc_sample(d, referral_ok, &a, now, idx, want);
-  for (uint32_t i = 0; i < n; i++)
+  uint32_t n = mc_sample(d, referral_ok, &a, now, idx, want - r->count);
+  for (uint32_t i = 0; i < n; i++) {
+    if (find_partner(d, d->mc[idx[i]].r.id) >= 0)
+      continue; /* given above */
     r->records[r->count++] = entry_record(&d->mc[idx[i]], now, 0);
+  }
   send_msg(d, to, addr, &m);
 }
 
@@ -1242,6 +1295,41 @@ static void on_request(quilt_donet *d, partner *p,
 
 static void pull(quilt_donet *d, uint64_t now);
 
+/* A partner's holdings only grow, but for what slides out of its window
+ * (the same window as ours), so a new map adds to the last one [R]: the
+ * merged map keeps the newest W segments of both.  This lets a sender
+ * send the newest part alone (send_bm's `recent`), and makes a map that
+ * arrives out of order harmless. */
+static void merge_bm(quilt_donet *d, partner *p, const quilt_donet_bitmap *b) {
+  if (!p->has_bm || p->bm.nbits == 0) {
+    p->bm = *b;
+    p->has_bm = 1;
+    return;
+  }
+  if (b->nbits == 0)
+    return; /* nothing new; keep what it held */
+  const quilt_donet_bitmap *o = &p->bm;
+  uint64_t end_o = (uint64_t)o->first + o->nbits;
+  uint64_t end_n = (uint64_t)b->first + b->nbits;
+  uint64_t end = end_o > end_n ? end_o : end_n;
+  uint64_t start = o->first < b->first ? o->first : b->first;
+  if (end - start > d->W)
+    start = end - d->W;
+  quilt_donet_bitmap mg;
+  memset(&mg, 0, sizeof mg);
+  mg.first = (uint32_t)start;
+  mg.nbits = (uint16_t)(end - start);
+  for (uint32_t i = 0; i < mg.nbits; i++) {
+    uint64_t sg = start + i;
+    if ((sg >= o->first && sg < end_o &&
+         quilt_donet_bitmap_get(o, (uint32_t)(sg - o->first))) ||
+        (sg >= b->first && sg < end_n &&
+         quilt_donet_bitmap_get(b, (uint32_t)(sg - b->first))))
+      bitmap_set(&mg, i);
+  }
+  p->bm = mg;
+}
+
 int quilt_donet_handle(quilt_donet *d, uint64_t from, const quilt_addr *addr,
                        const quilt_donet_msg *m, uint64_t now) {
   assert(d && m && addr);
@@ -1286,8 +1374,7 @@ int quilt_donet_handle(quilt_donet *d, uint64_t from, const quilt_addr *addr,
       break;
     }
     if (m->type == QUILT_DONET_MSG_BUFFER_MAP) {
-      d->p[slot].bm = m->u.bm;
-      d->p[slot].has_bm = 1;
+      merge_bm(d, &d->p[slot], &m->u.bm);
       /* The scheduler runs "after each round of BM exchange" (paper 3.5):
        * a new map is acted on at once rather than at the next tick, which
        * takes half a period off every hop. */
@@ -1335,6 +1422,8 @@ int quilt_donet_publish(quilt_donet *d, uint32_t seg, uint64_t now) {
   if (!d->started)
     start_at(d, seg);
   window_take(d, seg, now);
+  d->progress_ns = now;
+  d->local_ns = now;
   return 0;
 }
 
@@ -1396,6 +1485,9 @@ int quilt_donet_segment_received(quilt_donet *d, uint64_t from, uint32_t seg,
       p->score_from++;
   }
   d->st.segs_received++;
+  d->progress_ns = now;
+  if (from == 0)
+    d->local_ns = now;
   if (d->playing && seg >= d->play_start)
     report(d, seg, 1,
            seg < d->play_next ? QUILT_DONET_SEG_LATE : QUILT_DONET_SEG_IN_TIME,
@@ -1417,9 +1509,36 @@ static uint32_t partner_head(const partner *p, int *any) {
   return 0;
 }
 
+/* The oldest segment partner p holds (*any = 0 when none). */
+static uint32_t partner_tail(const partner *p, int *any) {
+  *any = 0;
+  if (!p->has_bm)
+    return 0;
+  for (uint32_t i = 0; i < p->bm.nbits; i++)
+    if (quilt_donet_bitmap_get(&p->bm, i)) {
+      *any = 1;
+      return p->bm.first + i;
+    }
+  return 0;
+}
+
 static int partner_has(const partner *p, uint32_t seg) {
   return p->has_bm && seg >= p->bm.first &&
          quilt_donet_bitmap_get(&p->bm, seg - p->bm.first);
+}
+
+static uint32_t oldest_held(const quilt_donet *d) {
+  uint32_t lo = 0;
+  int any = 0;
+  for (uint32_t k = 0; k < QUILT_DONET_MAX_PARTNERS; k++) {
+    if (!d->p[k].used)
+      continue;
+    int a;
+    uint32_t t = partner_tail(&d->p[k], &a);
+    if (a && (!any || t < lo))
+      lo = t, any = 1;
+  }
+  return lo;
 }
 
 /* One scheduling round (paper 3.5): candidates are the segments of the
@@ -1439,7 +1558,8 @@ static void pull(quilt_donet *d, uint64_t now) {
   if (!any)
     return;
   if (!d->started)
-    start_at(d, hi); /* join at the live edge of the partners */
+    start_at(d, d->cfg.start_oldest ? oldest_held(d) : hi); /* see
+                                                                 donet.h */
   if (hi < d->play_next || d->nreq >= d->cfg.requests_max)
     return;
   uint64_t lo = d->play_next;
@@ -1536,6 +1656,48 @@ static void pull(quilt_donet *d, uint64_t now) {
   assert(d->nreq <= d->cfg.requests_max);
 }
 
+/* A starving node [R]: it has partners, yet no new segment has come for
+ * starve_ns.  Partners that hold nothing it wants can belong to a part of
+ * the mesh with no path to the source: in a small mesh whose first members
+ * filled one another's slots, the late joiners, referred to one another,
+ * form such a component, and the paper's refinement (every 30 s) is too
+ * slow to join it to the rest while the deadlines run.  So the least
+ * useful partner older than starve_ns is dropped, at most once per
+ * starve_ns, and the next request goes to another candidate.  Before a
+ * stream exists every node "starves": the cost is a partner changed per
+ * starve_ns, a few hundred bytes. */
+static void starve_check(quilt_donet *d, uint64_t now) {
+  if (!d->cfg.starve_ns || d->cfg.is_source || d->np == 0 ||
+      now < d->next_starve_ns ||
+      sat_add(d->progress_ns, d->cfg.starve_ns) > now)
+    return;
+  int worst = -1;
+  uint64_t worst_score = 0;
+  uint32_t ties = 0;
+  for (int k = 0; k < (int)QUILT_DONET_MAX_PARTNERS; k++) {
+    const partner *p = &d->p[k];
+    if (!p->used || sat_add(p->since_ns, d->cfg.starve_ns) > now)
+      continue;
+    uint64_t score = p->score_from > p->score_to ? p->score_from : p->score_to;
+    if (worst < 0 || score < worst_score) {
+      worst = k;
+      worst_score = score;
+      ties = 1;
+    } else if (score == worst_score && quilt_rng_below(&d->rng, ++ties) == 0) {
+      worst = k;
+    }
+  }
+  d->next_starve_ns = sat_add(now, d->cfg.starve_ns);
+  if (worst < 0)
+    return;
+  uint64_t id = d->p[worst].id;
+  quilt_addr addr = d->p[worst].addr;
+  send_drop(d, id, &addr, QUILT_DONET_DROP_REFINE);
+  remove_partner(d, worst);
+  mc_backoff(d, id, now);
+  d->st.partners_dropped_starving++;
+}
+
 static void sched_tick(quilt_donet *d, uint64_t now) {
   advance_play(d, now);
   /* Requests that did not arrive in time are dropped and so re-issued by
@@ -1573,6 +1735,7 @@ static void sched_tick(quilt_donet *d, uint64_t now) {
     }
   }
   mc_expire(d, now);
+  starve_check(d, now);
   acquire_partners(d, now);
   if (!d->cfg.is_source && d->np > 0)
     pull(d, now);
@@ -1704,10 +1867,20 @@ void quilt_donet_handle_expiry(quilt_donet *d, uint64_t now) {
     d->next_refine = next_tick(d->next_refine, d->cfg.refine_period_ns, now);
   }
   if (now >= d->next_bm) {
+    /* Between two regular maps, a fast one carries only the newest part. */
+    int recent = sat_add(d->full_bm_ns, d->cfg.bm_period_ns) > now;
+    if (!recent)
+      d->full_bm_ns = now;
     for (uint32_t k = 0; k < QUILT_DONET_MAX_PARTNERS; k++)
       if (d->p[k].used)
-        send_bm(d, &d->p[k]);
-    d->next_bm = next_tick(d->next_bm, d->cfg.bm_period_ns, now);
+        send_bm(d, &d->p[k], recent);
+    /* A node that injects segments (the source, or a driver's local
+     * source) advertises them faster while it does [R]. */
+    uint64_t period = d->cfg.local_bm_period_ns &&
+                              sat_add(d->local_ns, d->cfg.bm_period_ns) > now
+                          ? d->cfg.local_bm_period_ns
+                          : d->cfg.bm_period_ns;
+    d->next_bm = next_tick(d->next_bm, period, now);
   }
   if (now >= d->next_gossip) {
     gossip_tick(d, now);
@@ -1797,6 +1970,7 @@ int quilt_donet_new(quilt_donet **out, const quilt_donet_config *cfg,
   quilt_rng_init(&d->rng, cfg->seed, cfg->id);
   /* Random phases so that nodes do not tick in step. */
   d->next_sched = now;
+  d->progress_ns = now;
   d->next_bm = sat_add(now, rand_below64(d, cfg->bm_period_ns));
   d->next_gossip = sat_add(now, rand_below64(d, cfg->gossip_period_ns));
   d->next_refine = cfg->refine_period_ns

@@ -39,7 +39,8 @@
  * assumption as the DATA timestamps).
  *
  * A new node starts fetching at the newest segment its partners hold (a
- * live viewer joins at the live edge).  Its playback starts once the clock
+ * live viewer joins at the live edge), or with cfg.start_oldest at the
+ * oldest one.  Its playback starts once the clock
  * is known (its first segment's timestamp): at that segment, or later if
  * that one's deadline leaves less than one buffer map period plus one
  * scheduling period to fetch it.  From there on every segment is reported
@@ -321,6 +322,11 @@ typedef struct quilt_donet_config {
   uint64_t playback_delay_ns; /* deadline = segment time + this */
 
   uint64_t bm_period_ns;       /* buffer map exchange period */
+  uint64_t local_bm_period_ns; /* 0, or the period of a node that injected
+                                  a segment (published it, or got it from
+                                  node 0) within the last bm_period_ns: a
+                                  stream's entry points advertise faster
+                                  [R] */
   uint64_t sched_period_ns;    /* scheduling and housekeeping period */
   uint64_t sched_horizon_ns;   /* a supplier busy this far ahead gets no more
                                   requests (its per-period budget) */
@@ -340,6 +346,18 @@ typedef struct quilt_donet_config {
                                       answer is not asked again before this */
   uint64_t refine_period_ns;       /* partner refinement period; 0 = never */
 
+  uint64_t starve_ns;  /* 0, or: a node that got no new segment for this
+                          long drops its least useful partner (at most once
+                          per starve_ns) so as to find one that has data
+                          [R]; see donet.c, starve_check */
+  uint8_t start_oldest; /* 1: a new node starts at the oldest segment its
+                           partners hold (playback then skips those whose
+                           deadline is too close), not at the newest: a
+                           host that joined before a stream began, or a
+                           few seconds after a segment, is owed it, and
+                           starting at a partner's live edge loses the
+                           segments that partner got before the node first
+                           heard of it [R: PAPERS 3.7 leaves the start open] */
   uint8_t sched_on_bm; /* 1: also schedule on every buffer map received
                           (paper 3.5: after each round of BM exchange),
                           not only every sched_period_ns */
@@ -461,6 +479,7 @@ typedef struct quilt_donet_stats {
   uint64_t partner_reqs_sent, partner_accepts, partner_rejects;
   uint64_t partners_added, partners_dropped_refine, partners_timed_out;
   uint64_t partners_dropped_remote; /* PARTNER_DROP received */
+  uint64_t partners_dropped_starving; /* dropped by starve_check */
   uint64_t rejected_nat;            /* requests refused: both restrictive */
   /* membership */
   uint64_t gossip_records_new, gossip_records_updated, mcache_evicted;

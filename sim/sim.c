@@ -193,6 +193,7 @@ typedef struct sim {
   uint64_t stream_end_ns; /* stream: bytes counted apart until then */
   uint64_t type_bytes[256]; /* debugging: bytes sent per message type */
   uint64_t nat_drops[256];  /* debugging: NAT drops per message type */
+  uint64_t queue_drops[256]; /* debugging: uplink drops per message type */
 } sim;
 
 static void fail(sim *s, const char *what, uint32_t host) {
@@ -292,8 +293,9 @@ static void deliver_pkt(sim *s, uint32_t from, uint32_t to, pkt *p,
 static void net_send(sim *s, uint32_t from, const quilt_addr *to,
                      const uint8_t *buf, size_t len) {
   int data = is_data(buf, len);
-  if (len > 3)
-    s->type_bytes[buf[3]] += len;
+  if (len > 3 && (!s->p->stream || (s->now >= s->p->warmup_ns &&
+                                     s->now <= s->stream_end_ns)))
+    s->type_bytes[buf[3]] += len; /* (a stream: while it runs) */
   if (data)
     s->r->data_bytes += len;
   else
@@ -313,8 +315,11 @@ static void net_send(sim *s, uint32_t from, const quilt_addr *to,
     }
   }
   uint64_t depart = uplink(s, from, len);
-  if (depart == UINT64_MAX)
+  if (depart == UINT64_MAX) {
+    if (len > 3)
+      s->queue_drops[buf[3]]++;
     return;
+  }
   pkt *p = malloc(sizeof *p + len);
   if (!p) {
     fail(s, "out of memory for a packet", from);
@@ -640,6 +645,21 @@ static int host_create(sim *s, uint32_t i) {
    * the workload. */
   nc.delivery.retention_bytes =
       (size_t)p->messages * (p->payload_bytes + 1) + (1u << 16);
+  if (p->matrix) {
+    /* The node's repair timers are sized for a data centre (RTTs under a
+     * millisecond): across the Internet a NACK repeated every 20 ms is
+     * repeated several times before the repair can be back, and each copy
+     * is answered.  Retries after 500 ms (above the p90 RTT of either
+     * matrix), doubling to 4 s; SESSION bursts 500 ms and 1.5 s after a
+     * send (a stream's next segment reveals a gap sooner; the bursts only
+     * guard its tail, well within a playback delay). */
+    nc.nack_delay_min_ns = NS_PER_MS;
+    nc.nack_delay_max_ns = 5 * NS_PER_MS;
+    nc.nack_retry_ns = 500 * NS_PER_MS;
+    nc.nack_retry_max_ns = 4 * NS_PER_S;
+    nc.session_interval_ns = 500 * NS_PER_MS;
+    nc.session_count = 2;
+  }
   if (p->stream) {
     /* A stream needs its playback buffer and a little more (a mesh
      * supplies partners from it); a gap still open at the deadline is a
@@ -668,7 +688,7 @@ static int host_create(sim *s, uint32_t i) {
       mc.window_ns = QUILT_DONET_MAX_WINDOW * mc.segment_period_ns;
     mc.partners = p->partners;
     /* Room for NAT'd hosts' requests: M + M/2, rounded up (6 at M = 4). */
-    mc.partners_max = p->partners + (p->partners + 1) / 2;
+    mc.partners_max = 2 * p->partners;
     if (mc.partners_max > QUILT_DONET_MAX_PARTNERS)
       mc.partners_max = QUILT_DONET_MAX_PARTNERS;
     rc = quilt_mesh_configure(h->node, &mc);
@@ -730,10 +750,16 @@ static int boot_create(sim *s) {
     /* Internet hosts send through access links whose queues hold up to
      * QUILT_SIM_QUEUE_NS of data, so a representative's heartbeat can be
      * that late: the data centre's 20 ms x 5 would replace primaries that
-     * are only busy.  250 ms x 8 (2 s) is well inside a stream's 10 s
+     * are only busy.  500 ms x 4 (2 s) is well inside a stream's 10 s
      * buffer. */
-    bc.rep_heartbeat_ms = 250;
-    bc.rep_miss_limit = 8;
+    bc.rep_heartbeat_ms = 500;
+    bc.rep_miss_limit = 4;
+    /* Soft state re-sent to heal a lost copy: every 30 s rather than 2 s
+     * (PEERS) and 5 s (TREE views), since both tables grow with the square
+     * of the number of patches, and a stream's patches are many (changes
+     * are still sent at once). */
+    bc.peers_refresh_ns = 30 * NS_PER_S;
+    bc.tree_refresh_ns = 30 * NS_PER_S;
   }
   if (s->p->stream && s->p->message_interval_ns) {
     /* A tree node's degree bound is its uplink over tree_rate_kbps: here
@@ -908,9 +934,12 @@ static int internet_hosts(sim *s) {
   free(idx);
   for (uint32_t i = 0; i < s->n; i++) {
     uint32_t u = quilt_rng_below(&rng, 100);
-    set_uplink(&s->hosts[i], u < 20   ? 10000000ull
-                             : u < 70 ? 2000000ull
-                                      : 1000000ull);
+    if (p->uplinks == QUILT_SIM_UPLINKS_RESIDENTIAL)
+      set_uplink(&s->hosts[i], u < 20   ? 10000000ull
+                               : u < 70 ? 2000000ull
+                                        : 1000000ull);
+    else
+      set_uplink(&s->hosts[i], 10000000ull);
   }
   if (filtering) {
     uint64_t bits = (uint64_t)(s->n + 1) * (s->n + 1);
@@ -1533,6 +1562,22 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
       hist[one.partners < 7 ? one.partners : 7]++;
       quilt_node_status hs;
       quilt_node_status_get(s.hosts[i].node, &hs);
+      if (strcmp(getenv("QUILT_SIM_DEBUG_MESH"), "3") == 0) {
+        quilt_donet_partner_info pi[QUILT_DONET_MAX_PARTNERS];
+        const quilt_mesh_stats *os = &one;
+        (void)os;
+        size_t np = 0;
+        /* partners, by host index (ids are index + 1 in the low bits) */
+        extern size_t quilt__mesh_partners(const quilt_node *n,
+                                           quilt_donet_partner_info *out,
+                                           size_t max);
+        np = quilt__mesh_partners(s.hosts[i].node, pi, QUILT_DONET_MAX_PARTNERS);
+        fprintf(stderr, "graph %u %u %u %llu:", hs.patch_id, i, hs.role,
+                (unsigned long long)one.donet.segs_received);
+        for (size_t k = 0; k < np; k++)
+          fprintf(stderr, " %u", (unsigned)(pi[k].id & 0xFFFFFFFFu) - 1);
+        fputc('\n', stderr);
+      }
       if (strcmp(getenv("QUILT_SIM_DEBUG_MESH"), "2") == 0)
         fprintf(stderr,
                 "patch %u role %u host %u nat %u up %llu region %u partners %zu in %llu "
@@ -1593,16 +1638,38 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
     }
     for (int t = 0; t < 256; t++)
       if (s.type_bytes[t])
-        fprintf(stderr, "bytes of %s: %llu (NAT drops %llu)\n",
+        fprintf(stderr, "bytes of %s: %llu (NAT drops %llu, queue drops %llu)\n",
                 quilt_msg_type_name((unsigned)t),
                 (unsigned long long)s.type_bytes[t],
-                (unsigned long long)s.nat_drops[t]);
+                (unsigned long long)s.nat_drops[t],
+                (unsigned long long)s.queue_drops[t]);
     fprintf(stderr,
             "nodes: forwarded %llu injected %llu nacks %llu sessions %llu; "
             "%llu primaries knowing %llu peers in all\n",
             (unsigned long long)fwd, (unsigned long long)inj,
             (unsigned long long)nacks, (unsigned long long)sess,
             (unsigned long long)prim, (unsigned long long)peers);
+    if (s.first_ms) {
+      /* first-copy latency by role: p50 over the hosts' pairs */
+      double acc[3] = {0}, cnt[3] = {0};
+      for (uint32_t i = 0; i < s.n; i++) {
+        if (!s.hosts[i].node)
+          continue;
+        quilt_node_status st;
+        quilt_node_status_get(s.hosts[i].node, &st);
+        unsigned ro = st.role < 3 ? st.role : 0;
+        for (uint32_t m = 0; m < s.nmsgs; m++) {
+          float f = s.first_ms[(uint64_t)i * p->messages + m];
+          if (f >= 0) {
+            acc[ro] += f;
+            cnt[ro]++;
+          }
+        }
+      }
+      fprintf(stderr, "first copy mean ms: members %.0f primaries %.0f "
+              "backups %.0f\n", cnt[0] ? acc[0] / cnt[0] : 0,
+              cnt[1] ? acc[1] / cnt[1] : 0, cnt[2] ? acc[2] / cnt[2] : 0);
+    }
     const quilt_donet_stats *d = &sum.donet;
     fprintf(stderr,
             "mesh: %u cores; partners 0..7+: %u %u %u %u %u %u %u %u\n"

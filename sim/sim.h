@@ -76,6 +76,7 @@ typedef struct quilt_sim_params {
    * nat_share of the hosts are behind a NAT, given the EUID's class; and
    * each host's EUID region is its nearest of `regions` landmark hosts. */
   const quilt_matrix *matrix; /* borrowed; NULL: the data-centre model */
+  int uplinks;                /* quilt_sim_uplinks */
   double nat_share;           /* hosts behind NAT, 0..1 */
   uint32_t regions;           /* landmark hosts (k-medoids), 1..255 */
   /* A stream (with a matrix, or alone): one publisher, a random public
@@ -89,10 +90,16 @@ typedef struct quilt_sim_params {
   uint32_t partners;
 } quilt_sim_params;
 
-/* The Internet uplink mix [R] (docs/mesh.md): 20% of hosts at 10 Mbit/s,
- * 50% at 2 Mbit/s, 30% at 1 Mbit/s; the publisher at 10 Mbit/s.  A queue
- * holds QUILT_SIM_QUEUE_NS of sending at the host's rate (a home router's
- * buffer), at least 32 KiB. */
+/* Uplinks of the Internet hosts (docs/mesh.md); the publisher always has
+ * 10 Mbit/s.  A queue holds QUILT_SIM_QUEUE_NS of sending at the host's
+ * rate (a home router's buffer), at least 32 KiB. */
+typedef enum quilt_sim_uplinks {
+  QUILT_SIM_UPLINKS_PLANETLAB = 0,  /* 10 Mbit/s each: DONet's PlanetLab
+                                       runs, where uplinks are not what
+                                       limits a 400-500 kbit/s stream */
+  QUILT_SIM_UPLINKS_RESIDENTIAL = 1 /* [R] 20% 10 Mbit/s, 50% 2 Mbit/s,
+                                       30% 1 Mbit/s */
+} quilt_sim_uplinks;
 #define QUILT_SIM_QUEUE_NS 1000000000ull
 
 /* The streaming settings of the Internet scenario: a 400 kbit/s stream of

@@ -21,8 +21,8 @@
 #define CMD "quilt sim"
 #define MAX_COMPARE 5
 /* quilt's mesh patches in the Internet scenario: hosts of one region, at
- * most this many per patch (docs/mesh.md says why 32). */
-#define INTERNET_PATCH_MAX 32
+ * most this many per patch (docs/mesh.md says why 16). */
+#define INTERNET_PATCH_MAX 16
 
 static void usage(FILE *out) {
   fprintf(out,
@@ -52,7 +52,7 @@ static void usage(FILE *out) {
           "                    mesh: one DONet mesh over all hosts (the\n"
           "                      Internet baseline); in the internet\n"
           "                      scenario quilt is mesh patches of nearby\n"
-          "                      hosts (by region, at most 32 each) joined\n"
+          "                      hosts (by region, at most 16 each) joined\n"
           "                      by the OMNI overlay\n"
           "  --compare P,Q,... run several protocols on the same inputs and\n"
           "                    seed, side by side\n"
@@ -83,6 +83,11 @@ static void usage(FILE *out) {
           "  --playback-s S    internet: playback delay, a segment's deadline\n"
           "                    after its time (default 10)\n"
           "  --partners M      internet: DONet partners per host (default 4)\n"
+          "  --uplinks U       internet: planetlab (10 Mbit/s each, the\n"
+          "                    default) or residential (20%% 10, 50%% 2,\n"
+          "                    30%% 1 Mbit/s)\n"
+          "  --patch-max N     internet: quilt's mesh patches hold at most N\n"
+          "                    hosts of a region (default 16)\n"
           "  --clusters FILE   topology: site,cluster,hosts rows\n"
           "  --site-rtt FILE   topology: site_a,site_b,rtt_ms rows\n"
           "  --rules FILE      rules file (default: the built-in rules)\n"
@@ -130,7 +135,8 @@ int quilt_cmd_sim(int argc, char **argv) {
   const char *scenario = NULL, *clusters = NULL, *site_rtt = NULL;
   const char *matrix_path = NULL;
   uint64_t rate_kbps = 400, segment_ms = 20, duration_s = 60, playback_s = 10;
-  uint64_t partners = 4;
+  uint64_t partners = 4, patch_max = INTERNET_PATCH_MAX;
+  int uplinks = QUILT_SIM_UPLINKS_PLANETLAB;
   double nat_share = 0.3;
   int internet_opt = 0;   /* an option only the internet scenario takes */
   int datacenter_opt = 0; /* one only the datacenter scenario takes */
@@ -168,7 +174,7 @@ int quilt_cmd_sim(int argc, char **argv) {
         "--interval-ms", "--loss", "--clusters", "--site-rtt", "--rules",
         "--json",     "--plot",    "--restart-reps-ms", "--churn",
         "--matrix",   "--nat-share", "--rate", "--segment-ms", "--duration-s",
-        "--playback-s", "--partners"};
+        "--playback-s", "--partners", "--uplinks", "--patch-max"};
     static const char *const bare[] = {"--help", "--fail-reps",
                                        "--restart-bootstrap"};
     int takes_value = -1;
@@ -296,6 +302,22 @@ int quilt_cmd_sim(int argc, char **argv) {
       if (cli_parse_u64(CMD, flag, val, 1, 21, &partners) < 0)
         return QUILT_EXIT_USAGE;
       internet_opt = 1;
+    } else if (strcmp(flag, "--uplinks") == 0) {
+      if (strcmp(val, "planetlab") == 0)
+        uplinks = QUILT_SIM_UPLINKS_PLANETLAB;
+      else if (strcmp(val, "residential") == 0)
+        uplinks = QUILT_SIM_UPLINKS_RESIDENTIAL;
+      else {
+        fprintf(stderr,
+                "%s: --uplinks: '%s' is not planetlab or residential\n", CMD,
+                val);
+        return QUILT_EXIT_USAGE;
+      }
+      internet_opt = 1;
+    } else if (strcmp(flag, "--patch-max") == 0) {
+      if (cli_parse_u64(CMD, flag, val, 2, 4096, &patch_max) < 0)
+        return QUILT_EXIT_USAGE;
+      internet_opt = 1;
     } else if (strcmp(flag, "--clusters") == 0) {
       clusters = val;
     } else if (strcmp(flag, "--site-rtt") == 0) {
@@ -322,7 +344,8 @@ int quilt_cmd_sim(int argc, char **argv) {
   if (!internet && internet_opt) {
     fprintf(stderr,
             "%s: --matrix, --nat-share, --rate, --segment-ms, --duration-s, "
-            "--playback-s and --partners are for the internet scenario\n",
+            "--playback-s, --partners, --uplinks and --patch-max are for the "
+            "internet scenario\n",
             CMD);
     return QUILT_EXIT_USAGE;
   }
@@ -386,6 +409,7 @@ int quilt_cmd_sim(int argc, char **argv) {
     p.drain_max_ns = p.playback_delay_ns + 2000000000ULL;
     p.partners = (uint32_t)partners;
     p.nat_share = nat_share;
+    p.uplinks = uplinks;
   }
   if (!have_seed) {
     struct timespec ts;
@@ -442,8 +466,8 @@ int quilt_cmd_sim(int argc, char **argv) {
   } else if (internet) {
     /* Mesh patches of nearby hosts, bounded (docs/mesh.md). */
     char text[128];
-    snprintf(text, sizeof text, "* -> mesh by region max %d\n",
-             INTERNET_PATCH_MAX);
+    snprintf(text, sizeof text, "* -> mesh by region max %llu\n",
+             (unsigned long long)patch_max);
     rules = load_rules("<internet rules>", text, strlen(text));
   } else {
     const char *text = quilt_rules_default_text();
@@ -476,11 +500,15 @@ int quilt_cmd_sim(int argc, char **argv) {
   if (internet)
     printf("quilt sim internet: %u hosts of %s, %.0f%% behind NAT; a "
            "%llu kbit/s stream in %llu ms segments of %u bytes for %llu s, "
-           "playback delay %llu s, M = %u, loss %.4f%s, seed %llu\n",
+           "playback delay %llu s, M = %u, %s uplinks, loss %.4f%s, seed "
+           "%llu\n",
            quilt_matrix_n(matrix), matrix_path, nat_share * 100,
            (unsigned long long)rate_kbps, (unsigned long long)segment_ms,
            p.payload_bytes, (unsigned long long)duration_s,
-           (unsigned long long)playback_s, p.partners, p.loss_ppm / 1e6,
+           (unsigned long long)playback_s, p.partners,
+           uplinks == QUILT_SIM_UPLINKS_RESIDENTIAL ? "residential"
+                                                    : "planetlab",
+           p.loss_ppm / 1e6,
            churn, (unsigned long long)p.seed);
   else
     printf("quilt sim %s: %u hosts in %u clusters on %u sites, %u messages "
