@@ -1683,7 +1683,11 @@ static uint64_t region_ready_ns(const quilt_bootstrap *b, const grp *g) {
 
 /* The region h's vector gives it now (with the hysteresis of
  * quilt_lm_region around the one it has), or 0: it gives its own, its
- * vector is not complete, or the list has not settled. */
+ * vector is not complete, or the list has not settled.  Also 0 for a host
+ * farther than landmark_min_rtt_us from every landmark while the group
+ * has room for more: farthest-point sampling is about to give it (or a
+ * host near it) a landmark of its own, and binning it to a far one now
+ * would move it twice. */
 static uint32_t region_want(const quilt_bootstrap *b, const host *h,
                             uint64_t now) {
   if (h->euid.region != 0)
@@ -1691,7 +1695,11 @@ static uint32_t region_want(const quilt_bootstrap *b, const host *h,
   const grp *g = &b->groups[h->gslot];
   if (now < region_ready_ns(b, g))
     return 0;
-  return quilt_lm_region(&g->lm, &h->pos, h->region);
+  uint32_t r = quilt_lm_region(&g->lm, &h->pos, h->region);
+  if (r != 0 && g->lm.count < b->cfg.landmarks_max &&
+      quilt_lm_min_rtt_us(&g->lm, &h->pos) > b->cfg.landmark_min_rtt_us)
+    return 0;
+  return r;
 }
 
 /* Lists patch ps for the region tick, to be looked at from `due` on.  A
@@ -1739,14 +1747,29 @@ static int same_match(const quilt_rule_match *a, const quilt_rule_match *c) {
          memcmp(a->keys, c->keys, a->nkeys * sizeof a->keys[0]) == 0;
 }
 
-/* Gives patch ps, whole, the key of `region`, when that moves no one and
- * makes no extra patch: every member leaves the region to the server and
- * maps, with `region`, to one rule (p's) and one key (not p's), and no
- * patch of that key has room (else its members move into that one, as
- * newcomers do).  This is what keeps a cluster together when its
- * landmark is replaced by another of the cluster, and a patch in place
- * after a restart of the server.  O(members x rules). */
-static int region_rekey(quilt_bootstrap *b, uint32_t ps, uint32_t region) {
+/* Hosts patch q can still take. */
+static uint32_t patch_room(const quilt_bootstrap *b, const patch *q) {
+  uint32_t cap = UINT32_MAX;
+  if (q->max_members)
+    cap = q->max_members;
+  if (needs_members(q) && b->cfg.members_max && b->cfg.members_max < cap)
+    cap = b->cfg.members_max;
+  if (q->protocol == QUILT_PROTO_TREE && QUILT_OMNI_MAX_NODES < cap)
+    cap = QUILT_OMNI_MAX_NODES;
+  return cap > q->nmembers ? cap - q->nmembers : 0;
+}
+
+/* Gives patch ps, whole, the key of `region`, for which `bound` of its
+ * members are bound, when that moves no one and makes no needless patch:
+ * every member leaves the region to the server and maps, with `region`,
+ * to one rule (p's) and one key (not p's), and no patch of that key has
+ * room for the `bound` (else they move into it, as newcomers do).  This
+ * is what keeps a cluster together when its landmark is replaced by
+ * another of the cluster, what gives a new cluster's first patch its
+ * region, and what keeps a patch in place after a restart of the server.
+ * O(members x rules + patches). */
+static int region_rekey(quilt_bootstrap *b, uint32_t ps, uint32_t region,
+                        uint32_t bound) {
   patch *p = &b->patches[ps];
   quilt_rule_match mt, m2;
   for (uint32_t i = 0; i < p->nmembers; i++) {
@@ -1761,7 +1784,9 @@ static int region_rekey(quilt_bootstrap *b, uint32_t ps, uint32_t region) {
                : !same_match(&m2, &mt))
       return 0;
   }
-  if (p->nmembers == 0 || patch_find(b, p->group, &mt) != NO_SLOT)
+  uint32_t q = p->nmembers ? patch_find(b, p->group, &mt) : NO_SLOT;
+  if (p->nmembers == 0 ||
+      (q != NO_SLOT && patch_room(b, &b->patches[q]) >= bound))
     return 0;
   memcpy(p->keys, mt.keys, sizeof p->keys);
   for (uint32_t i = 0; i < p->nmembers; i++)
@@ -1847,7 +1872,7 @@ static uint64_t region_eval(quilt_bootstrap *b, uint32_t ps, uint64_t now,
   if (nr == 0)
     return 0;
   for (uint32_t k = 0; k < nr && !own; k++)
-    if (2 * rn[k] > p->nmembers && region_rekey(b, ps, rr[k]))
+    if (2 * rn[k] > p->nmembers && region_rekey(b, ps, rr[k], rn[k]))
       break;
   uint32_t mv[REGION_TICK_MOVES_MAX], mr[REGION_TICK_MOVES_MAX], nmv = 0;
   uint64_t due = 0;

@@ -117,6 +117,16 @@ int quilt_lm_complete(const quilt_lm_set *s, const quilt_lm_pos *pos) {
   return s->count > 0;
 }
 
+uint32_t quilt_lm_min_rtt_us(const quilt_lm_set *s, const quilt_lm_pos *pos) {
+  if (!quilt_lm_complete(s, pos))
+    return UINT32_MAX;
+  uint32_t lo = UINT32_MAX;
+  for (uint32_t i = 0; i < s->count; i++)
+    if (pos->rtt_us[s->order[i]] < lo)
+      lo = pos->rtt_us[s->order[i]];
+  return lo;
+}
+
 /* Landmark binning (Ratnasamy et al., INFOCOM 2002, section 3): the bin
  * of a host is its nearest landmark.  The paper refines the bin by the
  * order of all the landmarks by RTT; we keep the nearest alone (see

@@ -137,6 +137,10 @@ int quilt_lm_find_region(const quilt_lm_set *s, uint32_t region);
  * serials); 0 for an empty list. */
 int quilt_lm_complete(const quilt_lm_set *s, const quilt_lm_pos *pos);
 
+/* The smallest RTT of pos to a landmark of the list, or UINT32_MAX when
+ * pos is not complete. */
+uint32_t quilt_lm_min_rtt_us(const quilt_lm_set *s, const quilt_lm_pos *pos);
+
 /* The region of pos: that of the landmark with the smallest RTT (ties to
  * the lower node id), or 0 when pos is not complete (quilt_lm_complete).
  * Hysteresis: when `current` is the region of a landmark of the list and

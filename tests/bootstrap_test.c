@@ -17,6 +17,10 @@
  * when its vector is complete.  Each host keeps the latest TREE view of
  * its patch's tree and of each overlay tree (one per root patch), so that
  * the trees can be checked from what the hosts were told.
+ *
+ * For the region tests hosts leave their EUID region 0 and the server
+ * derives it from their landmark RTTs; run_until notes when the server
+ * moved hosts, so that the rate of moves can be checked.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +35,7 @@
 
 #include "bootstrap.h"
 #include "euid.h"
+#include "landmark.h"
 #include "proto.h"
 #include "quilt.h"
 #include "rng.h"
@@ -93,6 +98,11 @@ typedef struct fx {
   unsigned undecodable, to_nobody, epoch_went_back;
   uint32_t group;
   int rtts; /* hosts measure and report landmark RTTs */
+  /* Region moves, as run_until saw them (one entry per move). */
+  uint64_t moves_seen;
+  unsigned most_moves_per_event;
+  uint64_t move_at[1024];
+  size_t nmove_at;
 } fx;
 
 static bhost *host_by_addr(fx *f, const quilt_addr *a) {
@@ -338,6 +348,16 @@ static void run_until(fx *f, uint64_t t_end) {
     if (quilt_bootstrap_expiry(f->b) <= f->now) {
       quilt_bootstrap_handle_expiry(f->b, f->now);
       check(f);
+      quilt_bootstrap_counters c;
+      quilt_bootstrap_counters_get(f->b, &c);
+      if (c.region_moves < f->moves_seen) /* a new server */
+        f->moves_seen = 0;
+      uint64_t d = c.region_moves - f->moves_seen;
+      if (d > f->most_moves_per_event)
+        f->most_moves_per_event = (unsigned)d;
+      for (; f->moves_seen < c.region_moves; f->moves_seen++)
+        if (f->nmove_at < sizeof f->move_at / sizeof f->move_at[0])
+          f->move_at[f->nmove_at++] = f->now;
       /* The timer moved on: no busy loop at one instant. */
       assert_true(quilt_bootstrap_expiry(f->b) > f->now);
     }
@@ -2128,6 +2148,332 @@ static void test_tree_churn(void **state) {
   fx_del(f);
 }
 
+/* ---- regions derived from the landmark vectors ---- */
+
+/* A host that leaves its region to the server: open, no multicast. */
+static quilt_euid noreg(void) {
+  return mk_euid(QUILT_NAT_NONE, 0, 0, 0, 20000, 20000);
+}
+
+/* Cluster centres 40 ms (RTT) apart in the plane, 80 ms across. */
+static const int32_t ccx[4] = {0, 20000, 0, 20000};
+static const int32_t ccy[4] = {0, 0, 20000, 20000};
+
+static int cluster_of(const bhost *h) {
+  return (h->x >= 10000) + 2 * (h->y >= 10000);
+}
+
+/* per hosts in each of clusters c0..c0+nc-1, joined in turn (host i in
+ * cluster c0 + i % nc, so that the patch they join first mixes them),
+ * each within 100 us of its centre; ids from id0, 1 ms apart. */
+static void join_clusters(fx *f, uint64_t id0, int c0, int nc, int per) {
+  for (int i = 0; i < nc * per; i++) {
+    int c = c0 + i % nc;
+    bhost *h = add_at(f, id0 + (uint64_t)i, noreg(), ccx[c] + (i * 7) % 50,
+                      ccy[c] + (i * 13) % 50);
+    join_ok(f, h);
+    f->now += 1 * MS;
+  }
+}
+
+static quilt_bootstrap_host host_info(const fx *f, const bhost *h) {
+  quilt_bootstrap_host hi;
+  assert_int_equal(quilt_bootstrap_host_get(f->b, h->id, &hi), 0);
+  assert_int_equal(hi.patch_id, h->patch); /* and the host was told */
+  return hi;
+}
+
+/* The hosts that leave their region to the server (and have no IPMC):
+ * those of one cluster share one region, the region of the cluster's
+ * landmark, derived; clusters differ; no patch holds two clusters.
+ * Returns the number of patches they are in. */
+static size_t expect_regions(fx *f, uint32_t region[4]) {
+  uint32_t seen_patch[MAX_HOSTS];
+  int seen_cluster[MAX_HOSTS];
+  size_t npatch = 0;
+  memset(region, 0, 4 * sizeof region[0]);
+  for (size_t i = 0; i < f->nh; i++) {
+    const bhost *h = &f->h[i];
+    if (!h->alive || h->euid.region != 0 || h->euid.ipmc)
+      continue;
+    quilt_bootstrap_host hi = host_info(f, h);
+    int c = cluster_of(h);
+    if (!hi.region_derived)
+      fail_msg("host %llu: region %u not derived", (unsigned long long)h->id,
+               hi.euid.region);
+    assert_int_equal(hi.own_region, 0);
+    if (region[c] == 0)
+      region[c] = hi.euid.region;
+    if (hi.euid.region != region[c])
+      fail_msg("host %llu of cluster %d in region %u, the cluster's is %u",
+               (unsigned long long)h->id, c, hi.euid.region, region[c]);
+    size_t k = 0;
+    while (k < npatch && seen_patch[k] != h->patch)
+      k++;
+    if (k == npatch) {
+      seen_patch[npatch] = h->patch;
+      seen_cluster[npatch++] = c;
+    } else if (seen_cluster[k] != c) {
+      fail_msg("patch %u holds clusters %d and %d", h->patch, seen_cluster[k],
+               c);
+    }
+  }
+  for (int c = 0; c < 4; c++)
+    for (int d = 0; d < c; d++)
+      assert_true(region[c] == 0 || region[c] != region[d]);
+  /* Each region is a landmark's: the one in its cluster. */
+  const bhost *any = NULL;
+  for (size_t i = 0; i < f->nh && !any; i++)
+    if (f->h[i].alive)
+      any = &f->h[i];
+  assert_non_null(any);
+  for (unsigned i = 0; i < any->lm.count; i++) {
+    const bhost *l = host_by_id(f, any->lm.nodes[i].id);
+    assert_non_null(l);
+    int c = cluster_of(l);
+    if (region[c] != 0)
+      assert_int_equal(region[c], quilt_lm_region_id(l->id, 0));
+  }
+  return npatch;
+}
+
+/* Three clusters, one landmark near each: the hosts join in the patch of
+ * region 0 (no vector yet) and end up in three regions and, by region,
+ * three patches; for unicast and mesh patches. */
+static void test_region_clusters(void **state) {
+  (void)state;
+  static const char *const rules[] = {"* -> unicast by region\n",
+                                      "* -> mesh by region\n"};
+  for (int r = 0; r < 2; r++) {
+    fx *f = fx_rtts(rules[r]);
+    join_clusters(f, 1, 0, 3, 8);
+    assert_int_equal(quilt_bootstrap_patch_count(f->b), 1);
+    quilt_bootstrap_host hi = host_info(f, &f->h[5]);
+    assert_int_equal(hi.euid.region, 0);
+    assert_false(hi.region_derived);
+    uint64_t t0 = f->now;
+    /* Not before the landmark list has been stable for region_settle. */
+    run_until(f, t0 + f->cfg.region_settle_ns);
+    assert_int_equal(counters(f).region_moves, 0);
+    assert_int_equal(f->h[0].lm.count, 3);
+    run_until(f, t0 + 8000 * MS);
+    uint32_t region[4];
+    assert_int_equal(expect_regions(f, region), 3);
+    assert_int_equal(quilt_bootstrap_patch_count(f->b), 3);
+    quilt_bootstrap_counters k = counters(f);
+    /* The first patch mixed the clusters a third each: every host moved
+     * (once), none waited for the rate limit. */
+    assert_int_equal(k.region_moves, 24);
+    assert_int_equal(k.region_rekeys, 0);
+    for (size_t i = 0; i < f->nh; i++)
+      assert_true(host_info(f, &f->h[i]).moved_ns > t0);
+    /* Quiet from then on. */
+    run_until(f, f->now + 20000 * MS);
+    assert_int_equal(counters(f).region_moves, 24);
+    assert_int_equal(expect_regions(f, region), 3);
+    fx_del(f);
+  }
+}
+
+/* A host with a region of its own is never moved, and neither is one
+ * whose patch is not keyed by region (it still gets its region). */
+static void test_region_own(void **state) {
+  (void)state;
+  fx *f = fx_rtts("ipmc == yes -> ipmc by domain\n* -> unicast by region\n");
+  join_clusters(f, 1, 0, 3, 4);
+  bhost *own = add_at(f, 100, mk_euid(QUILT_NAT_NONE, 0, 0, 7, 20000, 20000),
+                      30, 30);
+  bhost *lan5 = add_at(f, 101, mk_euid(QUILT_NAT_NONE, 1, 5, 0, 500, 100000),
+                       ccx[1] + 20, ccy[1] + 20);
+  join_ok(f, own);
+  join_ok(f, lan5);
+  uint32_t own_patch = own->patch, lan_patch = lan5->patch;
+  run_until(f, f->now + 10000 * MS);
+  uint32_t region[4];
+  assert_int_equal(expect_regions(f, region), 3);
+  assert_int_equal(quilt_bootstrap_patch_count(f->b), 5);
+  quilt_bootstrap_host hi = host_info(f, own);
+  assert_int_equal(own->patch, own_patch);
+  assert_int_equal(hi.euid.region, 7);
+  assert_int_equal(hi.own_region, 7);
+  assert_false(hi.region_derived);
+  assert_int_equal(hi.moved_ns, 0);
+  assert_int_equal(patch_by_id(f, own_patch).members, 1);
+  hi = host_info(f, lan5);
+  assert_int_equal(lan5->patch, lan_patch);
+  assert_true(hi.region_derived);
+  assert_int_equal(hi.euid.region, region[1]);
+  assert_int_equal(hi.moved_ns, 0);
+  assert_int_equal(counters(f).region_moves, 12);
+  fx_del(f);
+}
+
+/* A host moves at most once per region_move_min: one that moved to its
+ * region's patch and then finds itself in another cluster waits out the
+ * rest of the ten seconds; it also keeps its region while it is only
+ * slightly nearer another landmark (hysteresis).  Three landmarks at most,
+ * so that a host between the clusters does not become a fourth. */
+static void test_region_rate_limited(void **state) {
+  (void)state;
+  fx *f = fx_rtts("* -> unicast by region\n");
+  quilt_bootstrap_del(f->b);
+  f->cfg.landmarks_max = 3;
+  quilt_bootstrap_callbacks cb = {on_send};
+  assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
+  join_clusters(f, 1, 0, 3, 4);
+  run_until(f, f->now + 6000 * MS);
+  uint32_t region[4];
+  assert_int_equal(expect_regions(f, region), 3);
+  /* A host of cluster 0 that is not a landmark. */
+  bhost *h = NULL;
+  for (size_t i = 0; i < f->nh && !h; i++)
+    if (cluster_of(&f->h[i]) == 0 && lm_index(&f->h[i], f->h[i].id) < 0)
+      h = &f->h[i];
+  assert_non_null(h);
+  uint64_t moved = host_info(f, h).moved_ns;
+  assert_true(moved > 0 && f->now < moved + f->cfg.region_move_min_ns - 2000 * MS);
+  uint32_t old_patch = h->patch;
+  /* It goes to cluster 1 (a laptop on another network). */
+  h->x = ccx[1] + 5;
+  h->y = ccy[1] + 5;
+  run_until(f, moved + f->cfg.region_move_min_ns - 100 * MS);
+  assert_int_equal(h->patch, old_patch);
+  assert_int_equal(host_info(f, h).euid.region, region[0]);
+  run_until(f, moved + f->cfg.region_move_min_ns + 1500 * MS);
+  assert_true(h->patch != old_patch);
+  quilt_bootstrap_host hi = host_info(f, h);
+  assert_int_equal(hi.euid.region, region[1]);
+  assert_true(hi.moved_ns >= moved + f->cfg.region_move_min_ns);
+  assert_int_equal(expect_regions(f, region), 3);
+  /* Now 42.2 ms from cluster 1's landmark and 38.2 from 0's and 2's: it
+   * stays in region 1 (an eighth of slack, 4.8 ms)... */
+  moved = hi.moved_ns;
+  h->x = 9000;
+  h->y = 10000;
+  run_until(f, moved + 2 * f->cfg.region_move_min_ns);
+  hi = host_info(f, h);
+  assert_int_equal(hi.euid.region, region[1]);
+  assert_int_equal(hi.moved_ns, moved);
+  /* ... and moves, once, when clearly nearer another (50.2 against
+   * 30.2 ms; 0 and 2 tie, the lower landmark id wins). */
+  h->x = 5000;
+  run_until(f, f->now + 3000 * MS);
+  hi = host_info(f, h);
+  assert_true(hi.euid.region == region[0] || hi.euid.region == region[2]);
+  assert_true(hi.moved_ns > moved);
+  assert_int_equal(counters(f).region_moves, 12 + 2);
+  fx_del(f);
+}
+
+/* No storm: with region_moves_per_sec = 20 a mixed start moves the hosts
+ * one per tick, at most 20 a second; a landmark that leaves and is
+ * replaced by another host of its cluster, or a new cluster with a
+ * landmark of its own, moves no one (the patch takes the region whole). */
+static void test_region_no_storm(void **state) {
+  (void)state;
+  fx *f = fx_rtts("* -> unicast by region max 10\n");
+  quilt_bootstrap_del(f->b);
+  f->cfg.region_moves_per_sec = 20;
+  quilt_bootstrap_callbacks cb = {on_send};
+  assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
+  join_clusters(f, 1, 0, 3, 20);
+  assert_int_equal(quilt_bootstrap_patch_count(f->b), 6);
+  run_until(f, f->now + 12000 * MS);
+  uint32_t region[4];
+  assert_int_equal(expect_regions(f, region), 6); /* two of 10 per cluster */
+  assert_int_equal(counters(f).region_moves, 60);
+  assert_true(counters(f).region_deferred > 0);
+  assert_int_equal(f->most_moves_per_event, 1);
+  assert_int_equal(f->nmove_at, 60);
+  for (size_t i = 0; i + 20 < f->nmove_at; i++)
+    assert_true(f->move_at[i + 20] - f->move_at[i] >= 1000 * MS);
+  printf("bootstrap: 60 hosts to their regions in %.2f s at 20 moves/s\n",
+         (double)(f->move_at[59] - f->move_at[0]) / 1e9);
+
+  /* The landmark of cluster 1 leaves; farthest-point sampling takes
+   * another host of cluster 1. */
+  bhost *lm1 = NULL;
+  for (unsigned i = 0; i < f->h[0].lm.count; i++) {
+    bhost *l = host_by_id(f, f->h[0].lm.nodes[i].id);
+    if (cluster_of(l) == 1)
+      lm1 = l;
+  }
+  assert_non_null(lm1);
+  uint32_t patch_of[MAX_HOSTS];
+  for (size_t i = 0; i < f->nh; i++)
+    patch_of[i] = f->h[i].patch;
+  uint64_t rekeys = counters(f).region_rekeys;
+  assert_int_equal(leave(f, lm1), 0);
+  run_until(f, f->now + 6000 * MS);
+  uint32_t after[4];
+  assert_int_equal(expect_regions(f, after), 6);
+  assert_true(after[1] != region[1]); /* the new landmark's */
+  assert_int_equal(after[0], region[0]);
+  assert_int_equal(after[2], region[2]);
+  assert_int_equal(counters(f).region_moves, 60);
+  assert_int_equal(counters(f).region_rekeys, rekeys + 2); /* both shards */
+  for (size_t i = 0; i < f->nh; i++)
+    if (f->h[i].alive)
+      assert_int_equal(f->h[i].patch, patch_of[i]);
+
+  /* A fourth cluster joins: it gets a landmark of its own, and a patch
+   * (its first, re-keyed); the others stay where they are. */
+  size_t first = f->nh;
+  join_clusters(f, 1000, 3, 1, 8);
+  run_until(f, f->now + 8000 * MS);
+  assert_int_equal(expect_regions(f, after), 7);
+  assert_true(after[3] != 0);
+  assert_int_equal(counters(f).region_moves, 60);
+  assert_int_equal(counters(f).region_rekeys, rekeys + 3);
+  for (size_t i = 0; i < first; i++)
+    if (f->h[i].alive)
+      assert_int_equal(f->h[i].patch, patch_of[i]);
+  fx_del(f);
+}
+
+/* A restarted server derives the regions again from the heartbeats'
+ * vectors: until they are measured (against its own landmarks) each host
+ * is kept with those that name the same patch, then each patch takes its
+ * region whole: the same patches, no one moved. */
+static void test_region_restart(void **state) {
+  (void)state;
+  fx *f = fx_rtts("* -> unicast by region max 10\n");
+  join_clusters(f, 1, 0, 3, 7);
+  run_until(f, f->now + 8000 * MS);
+  uint32_t region[4];
+  assert_int_equal(expect_regions(f, region), 3);
+  uint32_t patch_of[MAX_HOSTS];
+  for (size_t i = 0; i < f->nh; i++)
+    patch_of[i] = f->h[i].patch;
+
+  quilt_bootstrap_del(f->b);
+  f->cfg.incarnation++;
+  quilt_bootstrap_callbacks cb = {on_send};
+  assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
+  run_until(f, f->now + 1500 * MS);
+  assert_int_equal(counters(f).hosts, 21);
+  quilt_bootstrap_host hi = host_info(f, &f->h[4]);
+  assert_int_equal(hi.euid.region,
+                   QUILT_BOOTSTRAP_REGION_PROVISIONAL | patch_of[4]);
+  assert_false(hi.region_derived);
+  assert_int_equal(quilt_bootstrap_patch_count(f->b), 3);
+  run_until(f, f->now + 8000 * MS);
+  uint32_t after[4];
+  assert_int_equal(expect_regions(f, after), 3);
+  quilt_bootstrap_counters k = counters(f);
+  assert_int_equal(k.region_moves, 0);
+  assert_int_equal(k.region_rekeys, 3);
+  assert_int_equal(k.patches, 3);
+  for (size_t i = 0; i < f->nh; i++)
+    assert_int_equal(f->h[i].patch, patch_of[i]);
+  /* New hosts of a cluster join its patch, as before the restart. */
+  join_clusters(f, 500, 2, 1, 2);
+  run_until(f, f->now + 5000 * MS);
+  assert_int_equal(expect_regions(f, after), 3);
+  assert_int_equal(counters(f).region_moves, 2);
+  fx_del(f);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void) {
@@ -2165,6 +2511,11 @@ int main(void) {
       cmocka_unit_test(test_tree_bounded_work),
       cmocka_unit_test(test_tree_restart),
       cmocka_unit_test(test_tree_churn),
+      cmocka_unit_test(test_region_clusters),
+      cmocka_unit_test(test_region_own),
+      cmocka_unit_test(test_region_rate_limited),
+      cmocka_unit_test(test_region_no_storm),
+      cmocka_unit_test(test_region_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
