@@ -953,9 +953,15 @@ static void flush_views(quilt_bootstrap *b, tree *tr) {
   }
 }
 
+/* Re-sends node i the view it was last sent.  A view that changed since
+ * is left to flush_views(), which sends it under a new epoch: sent now
+ * under the current one, it would stand beside older views of the same
+ * epoch that it contradicts (a loop among the members' parents). */
 static void resend_view(quilt_bootstrap *b, tree *tr, uint32_t i) {
   quilt_msg m;
   uint64_t h = view_of(b, tr, i, &m);
+  if (h != tr->nodes[i].sent_hash)
+    return;
   send_view(b, tr, i, &m, h);
 }
 

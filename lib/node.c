@@ -1008,12 +1008,12 @@ const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n) {
 
 void quilt__node_orphaned(quilt_node *n) { n->ctr.orphaned++; }
 
-void quilt__node_resend_own(quilt_node *n, uint64_t seq, const quilt_addr *to,
-                            const quilt_wire_node *nodes, size_t count,
-                            uint64_t now) {
+void quilt__node_resend(quilt_node *n, uint64_t origin, uint64_t seq,
+                        const quilt_addr *to, const quilt_wire_node *nodes,
+                        size_t count, uint64_t now) {
   quilt_msg m;
   msg_init(n, &m, QUILT_MSG_DATA);
-  if (!quilt_delivery_lookup(n->dlv, n->cfg.id, seq, now, &m.u.data))
+  if (!quilt_delivery_lookup(n->dlv, origin, seq, now, &m.u.data))
     return;
   size_t len = encode(n, &m);
   if (!len)
@@ -1022,6 +1022,12 @@ void quilt__node_resend_own(quilt_node *n, uint64_t seq, const quilt_addr *to,
     quilt__node_send(n, to, n->buf, len);
   for (size_t i = 0; i < count; i++)
     quilt__node_send(n, &nodes[i].addr, n->buf, len);
+}
+
+void quilt__node_resend_own(quilt_node *n, uint64_t seq, const quilt_addr *to,
+                            const quilt_wire_node *nodes, size_t count,
+                            uint64_t now) {
+  quilt__node_resend(n, n->cfg.id, seq, to, nodes, count, now);
 }
 
 void quilt__node_reattached(quilt_node *n, uint64_t silent_ns) {

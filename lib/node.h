@@ -170,6 +170,11 @@ const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n);
 /* Counts a tree re-attachment and reports it (callbacks.reattached). */
 void quilt__node_reattached(quilt_node *n, uint64_t silent_ns);
 void quilt__node_orphaned(quilt_node *n);
+/* Sends message (origin, seq), from the retention buffer, to `to` (may be
+ * NULL) and to each of the nodes; nothing if it is not retained. */
+void quilt__node_resend(quilt_node *n, uint64_t origin, uint64_t seq,
+                        const quilt_addr *to, const quilt_wire_node *nodes,
+                        size_t count, uint64_t now);
 /* Sends this host's own message seq, from its retention buffer, to `to`
  * (may be NULL) and to each of the nodes; nothing if it is not retained. */
 void quilt__node_resend_own(quilt_node *n, uint64_t seq, const quilt_addr *to,

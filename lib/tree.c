@@ -46,6 +46,10 @@
 #define TREE_PING_FAST_NS (25 * NS_PER_MS)
 #define TREE_DEAD_NS (500 * NS_PER_MS)
 #define TREE_DEAD_PINGS 12
+/* Messages passed up to the parent and not yet covered by its answer to a
+ * later PING, kept to be sent again to a new parent (oldest dropped past
+ * this; those are left to the announcements). */
+#define TREE_RECENT_MAX 4096
 /* An orphan repeats its ORPHAN this often until it has a new parent. */
 #define TREE_ORPHAN_RETRY_NS (250 * NS_PER_MS)
 
@@ -65,6 +69,14 @@ typedef struct tree_state {
    * (Announcing them would not do: a receiver that first hears of an
    * origin at seq s recovers only s-64..s, the late joiner's rule.) */
   uint64_t unsent_first, unsent_last;
+  /* Other origins' messages sent up to the parent since the PING its last
+   * PONG answered (a ring): had the parent died with them, the rest of the
+   * tree would only hear of them by announcement, and a member that first
+   * hears of an origin that way recovers only its last 64. */
+  struct recent {
+    uint64_t origin, seq, at_ns;
+  } *recent;
+  uint32_t recent_head, nrecent, cap_recent;
   uint64_t own_seq;   /* this host's last message sent */
   uint64_t own_acked; /* own_seq when the parent last answered a PING:
                          what came after may have died with the parent */
@@ -86,7 +98,45 @@ static int tree_start(quilt_node *n, void **state,
 
 static void tree_stop(quilt_node *n, void *state) {
   (void)n;
-  free(state);
+  tree_state *t = state;
+  free(t->recent);
+  free(t);
+}
+
+static void recent_add(tree_state *t, uint64_t origin, uint64_t seq,
+                       uint64_t now) {
+  if (t->nrecent == t->cap_recent && t->cap_recent < TREE_RECENT_MAX) {
+    /* Grow (unrolled into the new array, oldest first). */
+    uint32_t cap = t->cap_recent ? t->cap_recent * 2 : 64;
+    struct recent *a = malloc(cap * sizeof *a);
+    if (a) {
+      for (uint32_t i = 0; i < t->nrecent; i++)
+        a[i] = t->recent[(t->recent_head + i) % t->cap_recent];
+      free(t->recent);
+      t->recent = a;
+      t->recent_head = 0;
+      t->cap_recent = cap;
+    }
+  }
+  if (t->cap_recent == 0)
+    return; /* out of memory: the announcements remain */
+  uint32_t at = (t->recent_head + t->nrecent) % t->cap_recent;
+  if (t->nrecent == t->cap_recent)
+    t->recent_head = (t->recent_head + 1) % t->cap_recent; /* oldest out */
+  else
+    t->nrecent++;
+  t->recent[at].origin = origin;
+  t->recent[at].seq = seq;
+  t->recent[at].at_ns = now;
+}
+
+/* The parent answered a PING sent at `sent`: what went up before it got
+ * there. */
+static void recent_ack(tree_state *t, uint64_t sent) {
+  while (t->nrecent > 0 && t->recent[t->recent_head].at_ns < sent) {
+    t->recent_head = (t->recent_head + 1) % t->cap_recent;
+    t->nrecent--;
+  }
 }
 
 static int same_node(const quilt_wire_node *a, const quilt_wire_node *b) {
@@ -138,6 +188,19 @@ static void tree_send_all(quilt_node *n, void *state, const uint8_t *dg,
 
 /* Sends the own messages that went to no one to the parent and children
  * of a new view (those that already have them drop the copies). */
+/* Sends the messages of other origins that went up to a parent that then
+ * fell silent to the new parent. */
+static void send_recent(quilt_node *n, tree_state *t, uint64_t now) {
+  if (t->orphan || t->view.parent.id == 0 || t->nrecent == 0)
+    return;
+  for (uint32_t i = 0; i < t->nrecent; i++) {
+    const struct recent *r = &t->recent[(t->recent_head + i) % t->cap_recent];
+    quilt__node_resend(n, r->origin, r->seq, &t->view.parent.addr, NULL, 0,
+                       now);
+  }
+  t->nrecent = 0;
+}
+
 static void send_unsent(quilt_node *n, tree_state *t, uint64_t now) {
   if (t->unsent_first == 0 || t->orphan)
     return;
@@ -151,6 +214,10 @@ static void send_unsent(quilt_node *n, tree_state *t, uint64_t now) {
 static void tree_on_data(quilt_node *n, void *state, const quilt_addr *from,
                          const quilt_msg_data *d, const uint8_t *dg,
                          size_t len, uint64_t now) {
+  tree_state *t = state;
+  if (t->has_view && t->view.parent.id != 0 && !t->orphan &&
+      !(from && quilt_addr_eq(from, &t->view.parent.addr)))
+    recent_add(t, d->origin, d->seq, now);
   flood(n, state, dg, len, from);
   quilt__node_announce(n, d->origin, now);
 }
@@ -197,8 +264,10 @@ static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
   t->view = *v;
   t->has_view = 1;
   t->server = server;
-  if (!had || old.parent.id != v->parent.id ||
-      !quilt_addr_eq(&old.parent.addr, &v->parent.addr)) {
+  int parent_changed = had && (old.parent.id != v->parent.id ||
+                               !quilt_addr_eq(&old.parent.addr,
+                                              &v->parent.addr));
+  if (!had || parent_changed) {
     if (t->orphan && v->parent.id != t->orphan_parent) {
       t->orphan = 0;
       t->orphan_due_ns = UINT64_MAX;
@@ -217,6 +286,8 @@ static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
    * of this origin from an announcement of seq s would take s-64 as the
    * start of the stream and refuse the older ones. */
   send_unsent(n, t, now);
+  if (parent_changed)
+    send_recent(n, t, now);
   /* New neighbours learn what this member holds, and tell what they do:
    * at once, then in a SESSION burst to all neighbours (a lost
    * announcement would leave a neighbour unaware of messages that no
@@ -248,6 +319,7 @@ static void tree_handle(quilt_node *n, void *state, const quilt_addr *from,
       t->last_pong_ns = now;
       t->unanswered = 0;
       t->own_acked = t->own_seq;
+      recent_ack(t, m->u.ping.token);
     }
     break;
   default:
