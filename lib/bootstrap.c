@@ -891,6 +891,8 @@ static uint64_t view_of(const quilt_bootstrap *b, const tree *tr, uint32_t i,
   quilt_msg_tree *v = &m->u.tree;
   v->tree = tr->id;
   v->epoch = tr->epoch;
+  uint32_t self = node_host(b, tr, i);
+  v->to = self != NO_SLOT ? b->hosts[self].id : 0;
   uint32_t p = quilt_omni_parent(tr->t, i);
   if (p != QUILT_OMNI_NONE) {
     name_node(b, tr, p, &v->parent);

@@ -1382,6 +1382,8 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
     handle_landmarks(n, &m.u.landmarks, now);
     break;
   case QUILT_MSG_TREE:
+    if (m.u.tree.to != n->cfg.id)
+      break; /* another host's view, sent to an address now ours */
     note_server(n, m.hdr.sender);
     if (QUILT_WIRE_TREE_IS_WAO(m.u.tree.tree))
       handle_wao_tree(n, &m.u.tree, now);

@@ -27,7 +27,7 @@
   (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 4 + 1 + 4 + 4 + 1)
 #define WIRE_PING_LEN 8
 #define WIRE_LANDMARKS_FIXED (4 + 1)
-#define WIRE_TREE_FIXED (4 + 4 + WIRE_NODE_LEN + WIRE_NODE_LEN + 1 + 1)
+#define WIRE_TREE_FIXED (8 + 4 + 4 + WIRE_NODE_LEN + WIRE_NODE_LEN + 1 + 1)
 #define WIRE_ORPHAN_LEN (4 + 4 + 8)
 #define WIRE_PEERS_FIXED (4 + 2 + 2 + 1)
 #define WIRE_PEER_LEN (4 + WIRE_NODE_LEN)
@@ -211,7 +211,7 @@ static int decode_landmarks(wire_reader *r, quilt_msg_landmarks *l) {
 
 /* A tree view names no node twice, and its children fit its degree. */
 static int tree_ok(const quilt_msg_tree *t) {
-  if (t->degree == 0 || t->nchildren > QUILT_WIRE_MAX_CHILDREN ||
+  if (t->to == 0 || t->degree == 0 || t->nchildren > QUILT_WIRE_MAX_CHILDREN ||
       t->nchildren > t->degree)
     return 0;
   if (t->parent.id == 0 && t->grandparent.id != 0)
@@ -228,6 +228,7 @@ static int tree_ok(const quilt_msg_tree *t) {
 }
 
 static int decode_tree(wire_reader *r, quilt_msg_tree *t) {
+  t->to = get_u64(r);
   t->tree = get_u32(r);
   t->epoch = get_u32(r);
   t->parent = get_node(r);
@@ -629,6 +630,7 @@ static void encode_body(wire_writer *w, const quilt_msg *m) {
     break;
   case QUILT_MSG_TREE: {
     const quilt_msg_tree *t = &m->u.tree;
+    put_u64(w, t->to);
     put_u32(w, t->tree);
     put_u32(w, t->epoch);
     put_node(w, &t->parent);
@@ -835,7 +837,7 @@ int quilt_msg_equal(const quilt_msg *a, const quilt_msg *b) {
   }
   case QUILT_MSG_TREE: {
     const quilt_msg_tree *x = &a->u.tree, *y = &b->u.tree;
-    if (x->tree != y->tree || x->epoch != y->epoch ||
+    if (x->to != y->to || x->tree != y->tree || x->epoch != y->epoch ||
         !node_eq(&x->parent, &y->parent) ||
         !node_eq(&x->grandparent, &y->grandparent) ||
         x->degree != y->degree || x->nchildren != y->nchildren ||

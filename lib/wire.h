@@ -147,6 +147,11 @@ typedef struct quilt_msg_landmarks {
  * root has no parent; a child of the root no grandparent).  A newer epoch
  * replaces the view. */
 typedef struct quilt_msg_tree {
+  uint64_t to;       /* the host the view is for, nonzero: a host drops a
+                        view for another id (an address the server still
+                        knows for an old incarnation, or a NAT port given
+                        to another host, must not hand one host another's
+                        place) */
   uint32_t tree;
   uint32_t epoch;
   quilt_wire_node parent;

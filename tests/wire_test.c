@@ -119,6 +119,7 @@ static void make_sample(quilt_msg *m, unsigned type, int maximal) {
   }
   case QUILT_MSG_TREE: {
     quilt_msg_tree *t = &m->u.tree;
+    t->to = maximal ? UINT64_MAX - 2 : 99;
     t->tree = maximal ? UINT32_MAX : (uint32_t)rnd();
     t->epoch = maximal ? UINT32_MAX : (uint32_t)rnd();
     t->parent = rnd_node();
@@ -312,7 +313,7 @@ static void test_roundtrip_max(void **state) {
   check_roundtrip(QUILT_MSG_PING, 1, 24);
   check_roundtrip(QUILT_MSG_PONG, 1, 24);
   check_roundtrip(QUILT_MSG_LANDMARKS, 1, 245);
-  check_roundtrip(QUILT_MSG_TREE, 1, 950);
+  check_roundtrip(QUILT_MSG_TREE, 1, 958);
   check_roundtrip(QUILT_MSG_ORPHAN, 1, 32);
 }
 
@@ -322,7 +323,7 @@ static void test_roundtrip_typical_sizes(void **state) {
   check_roundtrip(QUILT_MSG_PING, 0, 24);
   check_roundtrip(QUILT_MSG_PONG, 0, 24);
   check_roundtrip(QUILT_MSG_LANDMARKS, 0, 16 + 5 + 4 * 14);
-  check_roundtrip(QUILT_MSG_TREE, 0, 16 + 38 + 2 * 14);
+  check_roundtrip(QUILT_MSG_TREE, 0, 16 + 46 + 2 * 14);
   check_roundtrip(QUILT_MSG_ORPHAN, 0, 32);
 }
 
@@ -347,33 +348,33 @@ static void test_roundtrip_tree_shapes(void **state) {
   memset(&m.u.tree.grandparent, 0, sizeof m.u.tree.grandparent);
   m.u.tree.nchildren = 0;
   m.u.tree.degree = 1;
-  expect_roundtrip(&m, 16 + 38);
+  expect_roundtrip(&m, 16 + 46);
 
   /* A root with as many children as its degree allows. */
   make_sample(&m, QUILT_MSG_TREE, 1);
   memset(&m.u.tree.parent, 0, sizeof m.u.tree.parent);
   memset(&m.u.tree.grandparent, 0, sizeof m.u.tree.grandparent);
   m.u.tree.degree = QUILT_WIRE_MAX_CHILDREN;
-  expect_roundtrip(&m, 950);
+  expect_roundtrip(&m, 958);
 
   /* A child of the root: a parent, no grandparent; nchildren == degree. */
   make_sample(&m, QUILT_MSG_TREE, 0);
   memset(&m.u.tree.grandparent, 0, sizeof m.u.tree.grandparent);
   m.u.tree.degree = 2;
-  expect_roundtrip(&m, 16 + 38 + 2 * 14);
+  expect_roundtrip(&m, 16 + 46 + 2 * 14);
 
   /* A "none" node keeps whatever address it was given. */
   make_sample(&m, QUILT_MSG_TREE, 0);
   m.u.tree.grandparent.id = 0;
   assert_true(m.u.tree.grandparent.addr.ip != 0);
-  expect_roundtrip(&m, 16 + 38 + 2 * 14);
+  expect_roundtrip(&m, 16 + 46 + 2 * 14);
 
   /* A leaf with a degree above the list limit (the bound is the host's,
    * the list is what it has now). */
   make_sample(&m, QUILT_MSG_TREE, 0);
   m.u.tree.nchildren = 0;
   m.u.tree.degree = UINT8_MAX;
-  expect_roundtrip(&m, 16 + 38);
+  expect_roundtrip(&m, 16 + 46);
 }
 
 static void test_roundtrip_empty_lists(void **state) {
@@ -469,6 +470,7 @@ static void test_tree_golden(void **state) {
       0x51, 0x4C, 0x02, 0x0E,                         /* "QL", v2, TREE */
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* sender */
       0xA1, 0xB2, 0xC3, 0xD4,                         /* group */
+      0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0E, /* to 14 */
       0x00, 0x00, 0x00, 0x05,                         /* tree 5 */
       0x00, 0x00, 0x01, 0x00,                         /* epoch 256 */
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0B, /* parent id 11 */
@@ -486,6 +488,7 @@ static void test_tree_golden(void **state) {
   m.hdr.type = QUILT_MSG_TREE;
   m.hdr.sender = 0x0102030405060708ull;
   m.hdr.group = 0xA1B2C3D4u;
+  m.u.tree.to = 14;
   m.u.tree.tree = 5;
   m.u.tree.epoch = 256;
   m.u.tree.parent.id = 11;
@@ -714,17 +717,18 @@ static void lm_count_long(uint8_t *b) { b[OFF_BODY + 4] = 5; }
 
 /* TREE body offsets: tree 0, epoch 4, parent 8, grandparent 22, degree 36,
  * nchildren 37, children from 38, 14 bytes each (id first). */
-#define OFF_TREE_PARENT (OFF_BODY + 8)
-#define OFF_TREE_GRANDPARENT (OFF_BODY + 22)
-#define OFF_TREE_DEGREE (OFF_BODY + 36)
-#define OFF_TREE_NCHILDREN (OFF_BODY + 37)
-#define OFF_TREE_CHILD(i) (OFF_BODY + 38 + 14 * (i))
+#define OFF_TREE_PARENT (OFF_BODY + 16)
+#define OFF_TREE_GRANDPARENT (OFF_BODY + 30)
+#define OFF_TREE_DEGREE (OFF_BODY + 44)
+#define OFF_TREE_NCHILDREN (OFF_BODY + 45)
+#define OFF_TREE_CHILD(i) (OFF_BODY + 46 + 14 * (i))
 
 static void tree_nchildren_65(uint8_t *b) {
   b[OFF_TREE_NCHILDREN] = QUILT_WIRE_MAX_CHILDREN + 1;
 }
 static void tree_nchildren_255(uint8_t *b) { b[OFF_TREE_NCHILDREN] = 0xFF; }
 static void tree_degree_0(uint8_t *b) { b[OFF_TREE_DEGREE] = 0; }
+static void tree_to_0(uint8_t *b) { put64(b + OFF_BODY, 0); }
 static void tree_degree_1(uint8_t *b) {
   b[OFF_TREE_DEGREE] = 1; /* typical sample has 2 children */
 }
@@ -800,6 +804,7 @@ static void test_decode_counts_over_limits(void **state) {
 static void test_decode_tree_rules(void **state) {
   expect_decode(QUILT_MSG_TREE, 0, tree_degree_0, QUILT_ERR_MALFORMED);
   expect_decode(QUILT_MSG_TREE, 0, tree_degree_1, QUILT_ERR_MALFORMED);
+  expect_decode(QUILT_MSG_TREE, 1, tree_to_0, QUILT_ERR_MALFORMED);
   expect_decode(QUILT_MSG_TREE, 1, tree_degree_63, QUILT_ERR_MALFORMED);
   expect_decode(QUILT_MSG_TREE, 0, tree_child_twice, QUILT_ERR_MALFORMED);
   expect_decode(QUILT_MSG_TREE, 1, tree_last_child_twice, QUILT_ERR_MALFORMED);
