@@ -58,11 +58,19 @@ typedef struct quilt_mesh_stats {
   uint64_t sessions_dropped;   /* SESSIONs to the patch (buffer maps say
                                   what is held) */
   uint64_t bad_seq;            /* seq 0 or over 2^32 - 1: not a segment */
+  uint64_t local_segments;     /* segments this host became a source of
+                                  (published here, or from outside the
+                                  mesh: the overlay, a non-partner) */
   size_t partners;             /* partners now */
 } quilt_mesh_stats;
 
 /* The stats of host n's mesh.  Returns 1, or 0 (*out zeroed) when n is not
  * in a mesh patch. */
 int quilt_mesh_stats_get(const quilt_node *n, quilt_mesh_stats *out);
+
+/* Copies up to max of host n's current partners into out; returns how many
+ * (0 when n is not in a mesh patch). */
+size_t quilt_mesh_partners(const quilt_node *n, quilt_donet_partner_info *out,
+                           size_t max);
 
 #endif /* QUILT_MESH_H */

@@ -294,8 +294,11 @@ static void net_send(sim *s, uint32_t from, const quilt_addr *to,
                      const uint8_t *buf, size_t len) {
   int data = is_data(buf, len);
   if (len > 3 && (!s->p->stream || (s->now >= s->p->warmup_ns &&
-                                     s->now <= s->stream_end_ns)))
+                                     s->now <= s->stream_end_ns))) {
     s->type_bytes[buf[3]] += len; /* (a stream: while it runs) */
+    if (buf[3] == QUILT_DONET_MSG_BUFFER_MAP)
+      s->type_bytes[len < 40 ? 250 : 251] += len; /* partial / whole maps */
+  }
   if (data)
     s->r->data_bytes += len;
   else
@@ -750,10 +753,18 @@ static int boot_create(sim *s) {
     /* Internet hosts send through access links whose queues hold up to
      * QUILT_SIM_QUEUE_NS of data, so a representative's heartbeat can be
      * that late: the data centre's 20 ms x 5 would replace primaries that
-     * are only busy.  500 ms x 4 (2 s) is well inside a stream's 10 s
-     * buffer. */
-    bc.rep_heartbeat_ms = 500;
-    bc.rep_miss_limit = 4;
+     * are only busy.  Representatives heartbeat as members do, every
+     * second, and are replaced after 3 missed (3.5 s), well inside a
+     * stream's 10 s buffer. */
+    bc.rep_heartbeat_ms = 1000;
+    bc.rep_miss_limit = 3;
+    /* Three representatives: a mesh member's first contacts are its
+     * patch's representatives, and the server keeps the first hosts of a
+     * patch as representatives even when they turn out to be behind
+     * restrictive NATs that no member can reach first (docs/mesh.md);
+     * with 10% of hosts restrictive, two such out of two happened in one
+     * patch in 31 on planetlab490, out of three it is ten times rarer. */
+    bc.reps_per_patch = 3;
     /* Soft state re-sent to heal a lost copy: every 30 s rather than 2 s
      * (PEERS) and 5 s (TREE views), since both tables grow with the square
      * of the number of patches, and a stream's patches are many (changes
@@ -1568,10 +1579,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
         (void)os;
         size_t np = 0;
         /* partners, by host index (ids are index + 1 in the low bits) */
-        extern size_t quilt__mesh_partners(const quilt_node *n,
-                                           quilt_donet_partner_info *out,
-                                           size_t max);
-        np = quilt__mesh_partners(s.hosts[i].node, pi, QUILT_DONET_MAX_PARTNERS);
+        np = quilt_mesh_partners(s.hosts[i].node, pi, QUILT_DONET_MAX_PARTNERS);
         fprintf(stderr, "graph %u %u %u %llu:", hs.patch_id, i, hs.role,
                 (unsigned long long)one.donet.segs_received);
         for (size_t k = 0; k < np; k++)
@@ -1582,7 +1590,7 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
         fprintf(stderr,
                 "patch %u role %u host %u nat %u up %llu region %u partners %zu in %llu "
                 "missed %llu late %llu recv %llu sent %llu req %llu to %llu "
-                "preq %llu acc %llu rej %llu mc %zu\n",
+                "preq %llu acc %llu rej %llu mc %zu maps %llu local %llu\n",
                 hs.patch_id, hs.role, i, s.hosts[i].nat,
                 (unsigned long long)s.hosts[i].uplink_bps / 1000,
                 s.hosts[i].region, one.partners,
@@ -1596,7 +1604,9 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
                 (unsigned long long)one.donet.partner_reqs_sent,
                 (unsigned long long)one.donet.partner_accepts,
                 (unsigned long long)one.donet.partner_rejects,
-                (size_t)one.donet.gossip_records_new);
+                (size_t)one.donet.gossip_records_new,
+                (unsigned long long)one.donet.msgs_sent[4],
+                (unsigned long long)one.local_segments);
       const uint64_t *a = (const uint64_t *)&one.donet;
       uint64_t *b = (uint64_t *)&sum.donet;
       for (size_t k = 0; k < sizeof one.donet / sizeof(uint64_t); k++)
@@ -1679,7 +1689,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
             "%llu\n"
             "  partner reqs %llu accepts %llu rejects %llu added %llu refined "
             "%llu timed out %llu dropped by remote %llu nat-rejected %llu\n"
-            "  bytes sent by type 20..25: %llu %llu %llu %llu %llu %llu\n",
+            "  bytes sent by type 20..25: %llu %llu %llu %llu %llu %llu\n"
+            "  maps sent %llu, requests sent %llu\n",
             meshes, hist[0], hist[1], hist[2], hist[3], hist[4], hist[5],
             hist[6], hist[7], (unsigned long long)d->segs_received,
             (unsigned long long)d->segs_duplicate,
@@ -1704,7 +1715,9 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
             (unsigned long long)d->bytes_sent[2],
             (unsigned long long)d->bytes_sent[3],
             (unsigned long long)d->bytes_sent[4],
-            (unsigned long long)d->bytes_sent[5]);
+            (unsigned long long)d->bytes_sent[5],
+            (unsigned long long)d->msgs_sent[4],
+            (unsigned long long)d->msgs_sent[5]);
   }
 
   /* Results. */

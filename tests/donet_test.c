@@ -892,6 +892,234 @@ static void test_core_refine(void **state) {
 
 /* Garbage and out-of-state messages into a live core: counted, dropped,
  * never a crash; every partner and request table stays within bounds. */
+/* ---- the extensions lib/mesh.c turns on (donet.h, each [R]) ---- */
+
+typedef void (*cfg_fn)(quilt_donet_config *cfg);
+
+static quilt_donet *mk_cfg(cap *c, uint64_t id, uint8_t nat, uint64_t now,
+                           cfg_fn fn) {
+  quilt_donet_config cfg;
+  quilt_donet_config_default(&cfg);
+  cfg.id = id;
+  cfg.addr = addr_of(id);
+  cfg.nat = nat;
+  cfg.seed = 42;
+  cfg.segment_period_ns = 20 * MS_NS;
+  cfg.segment_bytes = 1047;
+  cfg.window_segments = 500;
+  cfg.requests_max = 200;
+  if (fn)
+    fn(&cfg);
+  quilt_donet *d = NULL;
+  assert_int_equal(quilt_donet_new(&d, &cfg, &cap_cb, c, now), 0);
+  return d;
+}
+
+/* The last REQUEST to `to`: its segments, lowest and highest. */
+static void request_span(const cap *c, uint64_t to, uint32_t *lo,
+                         uint32_t *hi, uint32_t *count) {
+  const cap_msg *r = find_msg(c, QUILT_DONET_MSG_REQUEST, to);
+  assert_non_null(r);
+  *count = 0;
+  for (uint32_t i = 0; i < r->m.u.bm.nbits; i++)
+    if (quilt_donet_bitmap_get(&r->m.u.bm, i)) {
+      if (*count == 0)
+        *lo = r->m.u.bm.first + i;
+      *hi = r->m.u.bm.first + i;
+      (*count)++;
+    }
+}
+
+static void set_start_oldest(quilt_donet_config *c) { c->start_oldest = 1; }
+
+static void set_span_sched(quilt_donet_config *c) {
+  c->start_oldest = 1;
+  c->fetch_span = 16;
+  c->sched_on_bm = 1;
+}
+
+/* A new node starts at the oldest segment its partners hold (start_oldest),
+ * and a partial map adds to the last one (merge): it asks for segments
+ * named by either. */
+static void test_core_start_oldest_and_merge(void **state) {
+  (void)state;
+  cap c;
+  cap_init(&c);
+  const uint64_t t0 = 100 * S_NS;
+  quilt_donet *a = mk_cfg(&c, 2, QUILT_DONET_NAT_PUBLIC, t0, set_start_oldest);
+  run_until(a, t0); /* the first round, with nothing to do */
+  partner_with(a, &c, 1, QUILT_DONET_NAT_CONE, t0);
+  quilt_donet_msg m = bm_msg(100, 20); /* 100..119 */
+  feed(a, 1, &m, t0 + 10 * MS_NS);
+  m = bm_msg(110, 30); /* 110..139, a newer part only */
+  feed(a, 1, &m, t0 + 20 * MS_NS);
+  c.n = 0;
+  run_until(a, t0 + 1100 * MS_NS);
+  uint32_t lo = 0, hi = 0, count = 0;
+  request_span(&c, 1, &lo, &hi, &count);
+  /* Started at the oldest held (100), not the newest (139); the partner's
+   * budget for a round (its uplink shared by its partners) is 30
+   * segments, drawn from both maps. */
+  assert_int_equal(count, 30);
+  assert_true(lo >= 100 && lo < 110); /* from the first map */
+  assert_true(hi >= 120 && hi <= 139); /* from the second */
+  quilt_donet_del(a);
+  cap_free(&c);
+}
+
+/* fetch_span: nothing is asked for at or past the oldest wanted segment +
+ * span (here 16), so a driver holding 16 messages behind a gap never has
+ * to drop one; sched_on_bm: a map is acted on at once. */
+static void test_core_fetch_span_and_sched_on_bm(void **state) {
+  (void)state;
+  cap c;
+  cap_init(&c);
+  const uint64_t t0 = 100 * S_NS;
+  quilt_donet *a = mk_cfg(&c, 2, QUILT_DONET_NAT_PUBLIC, t0, set_span_sched);
+  run_until(a, t0);
+  partner_with(a, &c, 1, QUILT_DONET_NAT_CONE, t0);
+  run_until(a, t0 + 10 * MS_NS);
+  c.n = 0;
+  quilt_donet_msg m = bm_msg(100, 200);
+  feed(a, 1, &m, t0 + 20 * MS_NS); /* no timer run: the map triggers it */
+  uint32_t lo = 0, hi = 0, count = 0;
+  request_span(&c, 1, &lo, &hi, &count);
+  assert_int_equal(lo, 100);
+  assert_int_equal(hi, 115);
+  assert_int_equal(count, 16);
+  /* 100 and 101 arrive: the oldest wanted is 102, the span moves by two. */
+  uint64_t ts = t0 - 2 * S_NS;
+  assert_int_equal(quilt_donet_segment_received(a, 1, 100, ts, t0 + S_NS), 1);
+  assert_int_equal(
+      quilt_donet_segment_received(a, 1, 101, ts + 20 * MS_NS, t0 + S_NS), 1);
+  c.n = 0;
+  feed(a, 1, &m, t0 + S_NS + 10 * MS_NS);
+  request_span(&c, 1, &lo, &hi, &count);
+  assert_int_equal(lo, 116);
+  assert_int_equal(hi, 117);
+  /* Nothing more until the oldest wanted arrives. */
+  c.n = 0;
+  feed(a, 1, &m, t0 + S_NS + 15 * MS_NS);
+  assert_null(find_msg(&c, QUILT_DONET_MSG_REQUEST, 1));
+  quilt_donet_set_fetch_span(a, 64);
+  feed(a, 1, &m, t0 + S_NS + 20 * MS_NS);
+  request_span(&c, 1, &lo, &hi, &count);
+  assert_int_equal(lo, 118);
+  assert_int_equal(hi, 102 + 64 - 1);
+  quilt_donet_del(a);
+  cap_free(&c);
+}
+
+static void set_starve(quilt_donet_config *c) { c->starve_ns = 3 * S_NS; }
+
+/* starve_ns: a node that gets no new segment for that long drops its least
+ * useful partner (once per starve_ns), so as to find one with data. */
+static void test_core_starving(void **state) {
+  (void)state;
+  cap c;
+  cap_init(&c);
+  const uint64_t t0 = 100 * S_NS;
+  quilt_donet *a = mk_cfg(&c, 2, QUILT_DONET_NAT_PUBLIC, t0, set_starve);
+  partner_with(a, &c, 3, QUILT_DONET_NAT_CONE, t0);
+  partner_with(a, &c, 4, QUILT_DONET_NAT_CONE, t0);
+  quilt_donet_msg empty = bm_msg(0, 0);
+  for (uint64_t t = t0; t < t0 + 2900 * MS_NS; t += 500 * MS_NS) {
+    feed(a, 3, &empty, t); /* alive, with nothing */
+    feed(a, 4, &empty, t);
+    run_until(a, t);
+  }
+  assert_null(find_msg(&c, QUILT_DONET_MSG_PARTNER_DROP, 0));
+  for (uint64_t t = t0 + 2900 * MS_NS; t < t0 + 5500 * MS_NS;
+       t += 500 * MS_NS) {
+    feed(a, 3, &empty, t);
+    feed(a, 4, &empty, t);
+    run_until(a, t);
+  }
+  quilt_donet_stats st;
+  quilt_donet_get_stats(a, &st);
+  assert_int_equal(st.partners_dropped_starving, 1);
+  assert_int_equal(quilt_donet_partner_count(a), 1);
+  assert_non_null(find_msg(&c, QUILT_DONET_MSG_PARTNER_DROP, 0));
+  /* A new segment ends the starving. */
+  quilt_donet_segment_received(a, 0, 7, t0, t0 + 5600 * MS_NS);
+  run_until(a, t0 + 8 * S_NS);
+  quilt_donet_get_stats(a, &st);
+  assert_int_equal(st.partners_dropped_starving, 1);
+  quilt_donet_del(a);
+  cap_free(&c);
+}
+
+static void set_small(quilt_donet_config *c) {
+  c->partners = 2;
+  c->partners_max = 3;
+}
+
+/* A full node refers a requester to its own partners first (they are part
+ * of the mesh already), then to its mCache. */
+static void test_core_referrals_partners_first(void **state) {
+  (void)state;
+  cap c;
+  cap_init(&c);
+  const uint64_t t0 = 100 * S_NS;
+  quilt_donet *a = mk_cfg(&c, 2, QUILT_DONET_NAT_PUBLIC, t0, set_small);
+  for (uint64_t id = 10; id < 13; id++)
+    partner_with(a, &c, id, QUILT_DONET_NAT_CONE, t0);
+  quilt_addr x = addr_of(50);
+  assert_int_equal(
+      quilt_donet_add_contact(a, 50, &x, QUILT_DONET_NAT_PUBLIC, t0), 0);
+  quilt_donet_msg m = req_msg(QUILT_DONET_NAT_CONE, 0);
+  feed(a, 20, &m, t0 + MS_NS);
+  const cap_msg *rep = find_msg(&c, QUILT_DONET_MSG_PARTNER_REPLY, 20);
+  assert_non_null(rep);
+  assert_int_equal(rep->m.u.reply.accept, 0); /* full */
+  assert_true(rep->m.u.reply.count >= 3);
+  int seen[3] = {0};
+  for (unsigned i = 0; i < 3; i++) {
+    uint64_t id = rep->m.u.reply.records[i].id;
+    assert_true(id >= 10 && id < 13); /* the partners come first */
+    seen[id - 10] = 1;
+    assert_true(quilt_addr_eq(&rep->m.u.reply.records[i].addr,
+                              &(quilt_addr){addr_of(id).ip, 4000}));
+  }
+  assert_true(seen[0] && seen[1] && seen[2]);
+  quilt_donet_del(a);
+  cap_free(&c);
+}
+
+static void set_local(quilt_donet_config *c) {
+  c->local_bm_period_ns = c->bm_period_ns / 4;
+}
+
+/* local_bm_period_ns: a node that injects segments maps them four times a
+ * period, the maps in between covering only the newest period. */
+static void test_core_local_maps(void **state) {
+  (void)state;
+  cap c;
+  cap_init(&c);
+  const uint64_t t0 = 100 * S_NS;
+  quilt_donet *a = mk_cfg(&c, 2, QUILT_DONET_NAT_PUBLIC, t0, set_local);
+  partner_with(a, &c, 3, QUILT_DONET_NAT_CONE, t0);
+  uint32_t seg = 1;
+  for (uint64_t t = t0; t < t0 + 6 * S_NS; t += 20 * MS_NS) {
+    quilt_donet_segment_received(a, 0, seg, t, t); /* a local source */
+    seg++;
+    run_until(a, t);
+  }
+  size_t maps = 0, partial = 0;
+  for (size_t i = 0; i < c.n; i++) {
+    if (c.msgs[i].m.type != QUILT_DONET_MSG_BUFFER_MAP)
+      continue;
+    maps++;
+    if (c.msgs[i].m.u.bm.first > 1 && c.msgs[i].m.u.bm.nbits <= 51)
+      partial++;
+  }
+  /* 6 s at four maps a second (plus the one at the partnership) */
+  assert_true(maps >= 18 && maps <= 26);
+  assert_true(partial >= 12); /* three of four, once the window is long */
+  quilt_donet_del(a);
+  cap_free(&c);
+}
+
 static void test_core_garbage(void **state) {
   (void)state;
   cap c;
@@ -1510,6 +1738,11 @@ int main(void) {
       cmocka_unit_test(test_core_restrictive),
       cmocka_unit_test(test_core_refine),
       cmocka_unit_test(test_core_garbage),
+      cmocka_unit_test(test_core_start_oldest_and_merge),
+      cmocka_unit_test(test_core_fetch_span_and_sched_on_bm),
+      cmocka_unit_test(test_core_starving),
+      cmocka_unit_test(test_core_referrals_partners_first),
+      cmocka_unit_test(test_core_local_maps),
       cmocka_unit_test(test_sim_50_nodes),
       cmocka_unit_test(test_sim_continuity_vs_m),
   };

@@ -6,8 +6,8 @@
  * allows; the same seed replays the run exactly.
  *
  * QUILT_TEST_SCALE=small (set by `make test-asan`) skips the Grid'5000
- * cases, which are slow under the sanitizers; everything else runs in both
- * builds.  A failing case prints the seed: `quilt sim datacenter --seed N`
+ * and king951 cases, which are slow under the sanitizers, and shrinks the
+ * small Internet ones; everything else runs in both builds.  A failing case prints the seed: `quilt sim datacenter --seed N`
  * with the same knobs replays it.
  */
 // clang-format off
@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "matrix.h"
 #include "proto.h"
 #include "quilt.h"
 #include "rules.h"
@@ -36,6 +37,7 @@
 #define SMALL_SITE_RTT QUILT_SOURCE_DIR "/tests/data/small_site_rtt.csv"
 #define G5K_CLUSTERS QUILT_SOURCE_DIR "/data/grid5000/clusters.csv"
 #define G5K_SITE_RTT QUILT_SOURCE_DIR "/data/grid5000/site_rtt.csv"
+#define KING951 QUILT_SOURCE_DIR "/data/internet/king951.matrix"
 
 /* Seed of the intra-cluster RTTs: fixed, so that only the run seed varies. */
 #define TOPO_SEED 11
@@ -474,6 +476,180 @@ static void test_grid5000(void **state) {
   quilt_topo_free(&g5k);
 }
 
+/* ---- the Internet scenario (a stream over mesh patches) ---- */
+
+/* A matrix of n hosts in four "continents": 20-30 ms apart inside one,
+ * 80-160 ms across, a little asymmetric, with a few unknown entries. */
+static quilt_matrix *small_matrix(uint32_t n) {
+  size_t cap = (size_t)n * n * 12 + 64;
+  char *text = malloc(cap);
+  assert_non_null(text);
+  size_t len = (size_t)snprintf(text, cap, "# test matrix\n");
+  for (uint32_t i = 0; i < n; i++) {
+    for (uint32_t j = 0; j < n; j++) {
+      unsigned v;
+      if (i == j)
+        v = 0;
+      else if (i % 4 == j % 4)
+        v = 20 + (i * 7 + j * 3) % 10;
+      else
+        v = 80 + 20 * ((i % 4 + j % 4) % 4) + (i + j) % 7;
+      if (i != j && (i * 31 + j * 17) % 97 == 0)
+        len += (size_t)snprintf(text + len, cap - len, "%s-1", j ? " " : "");
+      else
+        len += (size_t)snprintf(text + len, cap - len, "%s%u", j ? " " : "",
+                                v);
+    }
+    len += (size_t)snprintf(text + len, cap - len, "\n");
+  }
+  quilt_matrix *m = NULL;
+  char err[QUILT_MATRIX_ERR_LEN];
+  if (quilt_matrix_parse(&m, "test.matrix", text, len, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  free(text);
+  return m;
+}
+
+static quilt_sim_params internet_params(const quilt_matrix *m,
+                                        const quilt_rules *rules,
+                                        quilt_sim_protocol proto,
+                                        uint64_t seed, uint32_t segments) {
+  quilt_sim_params p;
+  quilt_sim_params_default(&p);
+  quilt_sim_params_internet(&p);
+  p.protocol = proto;
+  p.seed = seed;
+  p.matrix = m;
+  p.rules = rules;
+  p.messages = segments;
+  p.regions = 4;
+  return p;
+}
+
+/* What every stream run must show: the contract (exactly once, in order,
+ * checked as it runs), a stream's rows, NAT filters in use. */
+static void check_stream(const quilt_sim_result *r, const quilt_sim_params *p,
+                         double min_ci) {
+  assert_int_equal(r->duplicate_deliveries, 0);
+  assert_true(r->streaming);
+  assert_int_equal(r->messages, p->messages);
+  assert_true(r->stream_pairs > 0);
+  assert_true(r->stream_in_time <= r->stream_pairs);
+  if (!(r->continuity_index >= min_ci))
+    fail_msg("%s, seed %llu: continuity %.4f below %.2f (delivery %.4f)",
+             r->protocol, (unsigned long long)r->seed, r->continuity_index,
+             min_ci, r->delivery_ratio);
+  assert_true(r->delivery_ratio >= min_ci);
+  assert_true(r->first_copy_ms.p50 > 0);
+  assert_true(r->first_copy_ms.p99 <= p->playback_delay_ns / 1e6 + 2000);
+  assert_true(r->stream_data_bytes > 0);
+  /* DONet's own claim: control at most a few percent of the stream. */
+  assert_true(r->stream_control_bytes < r->stream_data_bytes / 20);
+  check_lower_bound(r);
+}
+
+/* Thirty-two hosts, 30% behind NAT, a 10 s stream: quilt (mesh patches of
+ * at most 8 hosts of a region, bridged by the overlay) and mesh (one DONet
+ * mesh) both deliver it, nearly all in time. */
+static void test_internet_small(void **state) {
+  (void)state;
+  uint32_t n = small_scale() ? 24 : 40;
+  quilt_matrix *m = small_matrix(n);
+  quilt_rules *rq = rules_from("q", "* -> mesh by region max 8\n");
+  quilt_rules *rm = rules_from("m", "* -> mesh\n");
+  assert_non_null(rq);
+  assert_non_null(rm);
+  quilt_sim_result r;
+  quilt_sim_params p = internet_params(m, rq, QUILT_SIM_QUILT, 5, 500);
+  run(&p, &r);
+  check_stream(&r, &p, 0.97);
+  assert_true(r.nat_dropped > 0); /* landmark pings to restrictive hosts */
+  quilt_sim_result_free(&r);
+  p = internet_params(m, rm, QUILT_SIM_MESH, 5, 500);
+  run(&p, &r);
+  check_stream(&r, &p, 0.97);
+  quilt_sim_result_free(&r);
+  quilt_rules_del(rq);
+  quilt_rules_del(rm);
+  quilt_matrix_free(m);
+}
+
+/* With a tenth of the hosts crashing (half coming back) the stream still
+ * reaches the survivors in time; the publisher is never churned. */
+static void test_internet_churn(void **state) {
+  (void)state;
+  quilt_matrix *m = small_matrix(small_scale() ? 24 : 40);
+  quilt_rules *rq = rules_from("q", "* -> mesh by region max 8\n");
+  assert_non_null(rq);
+  quilt_sim_params p = internet_params(m, rq, QUILT_SIM_QUILT, 9, 400);
+  p.churn = 0.1;
+  quilt_sim_result r;
+  run(&p, &r);
+  assert_true(r.churned > 0);
+  assert_int_equal(r.messages_orphaned, 0);
+  check_stream(&r, &p, 0.9);
+  quilt_sim_result_free(&r);
+  quilt_rules_del(rq);
+  quilt_matrix_free(m);
+}
+
+/* A stream run replays from its seed; another seed takes another path. */
+static void test_internet_replay(void **state) {
+  (void)state;
+  quilt_matrix *m = small_matrix(20);
+  quilt_rules *rq = rules_from("q", "* -> mesh by region max 6\n");
+  assert_non_null(rq);
+  quilt_sim_params p = internet_params(m, rq, QUILT_SIM_QUILT, 3, 150);
+  p.uplinks = QUILT_SIM_UPLINKS_RESIDENTIAL;
+  quilt_sim_result a, b, c;
+  run(&p, &a);
+  run(&p, &b);
+  p.seed = 4;
+  run(&p, &c);
+  assert_same_run(&a, &b);
+  assert_true(a.continuity_index == b.continuity_index);
+  assert_stats_equal(&a.first_copy_ms, &b.first_copy_ms);
+  assert_int_not_equal(a.trace_hash, c.trace_hash);
+  quilt_sim_result_free(&a);
+  quilt_sim_result_free(&b);
+  quilt_sim_result_free(&c);
+  quilt_rules_del(rq);
+  quilt_matrix_free(m);
+}
+
+/* king951, a 15 s stream: quilt's mesh patches of 16 bridged by the
+ * overlay beat one DONet mesh over every host (docs/mesh.md has the full
+ * 60 s runs). */
+static void test_internet_king951(void **state) {
+  (void)state;
+  if (small_scale()) {
+    print_message("[ SKIPPED  ] king951 scenario: QUILT_TEST_SCALE=small\n");
+    skip();
+  }
+  quilt_matrix *m = NULL;
+  char err[QUILT_MATRIX_ERR_LEN];
+  if (quilt_matrix_load(&m, KING951, err, sizeof err) != 0)
+    fail_msg("%s", err);
+  quilt_rules *rq = rules_from("q", "* -> mesh by region max 16\n");
+  quilt_rules *rm = rules_from("m", "* -> mesh\n");
+  quilt_sim_params pq = internet_params(m, rq, QUILT_SIM_QUILT, 1, 750);
+  quilt_sim_params pm = internet_params(m, rm, QUILT_SIM_MESH, 1, 750);
+  pq.regions = pm.regions = 8;
+  quilt_sim_result q, r;
+  run(&pq, &q);
+  run(&pm, &r);
+  check_stream(&q, &pq, 0.99);
+  check_stream(&r, &pm, 0.97);
+  if (!(q.first_copy_ms.p90 < r.first_copy_ms.p90))
+    fail_msg("quilt p90 %.1f ms not below mesh's %.1f ms", q.first_copy_ms.p90,
+             r.first_copy_ms.p90);
+  quilt_sim_result_free(&q);
+  quilt_sim_result_free(&r);
+  quilt_rules_del(rq);
+  quilt_rules_del(rm);
+  quilt_matrix_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_small_no_loss),
@@ -488,6 +664,10 @@ int main(void) {
       cmocka_unit_test(test_per_site_fail_reps),
       cmocka_unit_test(test_replay_same_seed),
       cmocka_unit_test(test_grid5000),
+      cmocka_unit_test(test_internet_small),
+      cmocka_unit_test(test_internet_churn),
+      cmocka_unit_test(test_internet_replay),
+      cmocka_unit_test(test_internet_king951),
   };
   return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
