@@ -110,5 +110,33 @@ else
   echo "SKIP: gnuplot not installed, plot not tested"
 fi
 
+# The internet scenario: its inputs are checked, and a small run streams.
+printf '# a bad matrix\n0 1 2\n1 0 x\n2 2 0\n' >"$tmp/bad.matrix"
+expect 2 "bad.matrix:3:5: " -- "$quilt" sim internet --matrix "$tmp/bad.matrix"
+expect 2 "none.matrix: cannot read" -- "$quilt" sim internet --matrix "$tmp/none.matrix"
+expect 2 "--nat-share: '1.5' is not a share in \[0, 1\]" -- "$quilt" sim internet --nat-share 1.5
+expect 2 "--nat-share: '-0.1' is not a number" -- "$quilt" sim internet --nat-share -0.1
+expect 2 "are for the internet scenario" -- "$quilt" sim datacenter --matrix "$tmp/bad.matrix"
+expect 2 "are for datacenter" -- "$quilt" sim internet --messages 5
+expect 2 "must be a whole number of bytes" -- "$quilt" sim internet --rate 401 --segment-ms 1
+expect 2 "--uplinks: 'fibre' is not planetlab or residential" -- "$quilt" sim internet --uplinks fibre
+expect 2 "unicast is a data-centre baseline" -- "$quilt" sim internet --protocol unicast
+expect 2 "mesh is the internet scenario's baseline" -- "$quilt" sim datacenter --protocol mesh
+{
+  echo "# 16 hosts in two groups"
+  for i in $(seq 0 15); do
+    row=""
+    for j in $(seq 0 15); do
+      if [ "$i" = "$j" ]; then v=0; elif [ $((i % 2)) = $((j % 2)) ]; then v=$((20 + (i + j) % 5)); else v=$((90 + (i * j) % 11)); fi
+      row="$row $v"
+    done
+    echo "$row"
+  done
+} >"$tmp/small.matrix"
+expect 0 "continuity index +[01]\.[0-9]+ +[01]\.[0-9]+" -- "$quilt" sim internet --matrix "$tmp/small.matrix" \
+  --compare quilt,mesh --duration-s 4 --patch-max 4 --seed 5 --json "$tmp/i.json"
+if grep -q '"continuity_index"' "$tmp/i.json"; then ok; else bad "JSON lacks continuity_index"; fi
+if grep -Eq "duplicate deliveries +0 +0" "$tmp/out"; then ok; else bad "duplicates in the internet run"; fi
+
 echo "cli: $pass passed, $fail failed"
 [ "$fail" = 0 ]
