@@ -215,7 +215,9 @@ static void tree_on_data(quilt_node *n, void *state, const quilt_addr *from,
                          const quilt_msg_data *d, const uint8_t *dg,
                          size_t len, uint64_t now) {
   tree_state *t = state;
-  if (t->has_view && t->view.parent.id != 0 && !t->orphan &&
+  /* Kept for a new parent: what went up (or, while the parent is silent,
+   * should have). */
+  if (t->has_view && t->view.parent.id != 0 &&
       !(from && quilt_addr_eq(from, &t->view.parent.addr)))
     recent_add(t, d->origin, d->seq, now);
   flood(n, state, dg, len, from);
