@@ -63,8 +63,9 @@
 #define TREE_MEDIAN_SAMPLE 128 /* others summed per root candidate */
 #define TREE_REFRESH_SLICES 16 /* views re-sent in this many slices */
 #define REGION_TICK_NS (50 * NS_PER_MS) /* moves are made in ticks */
-#define REGION_SCAN_MAX 8192 /* members looked at per tick (a patch is
-                                looked at whole, so one more patch) */
+#define REGION_SCAN_MAX                                                        \
+  8192 /* members looked at per tick (a patch is                               \
+          looked at whole, so one more patch) */
 
 typedef struct host {
   uint64_t id;
@@ -91,6 +92,10 @@ typedef struct host {
   uint32_t region_bad; /* a region no rule or patch could take it in:
                           not tried again */
   uint64_t moved_ns;   /* its last region move, 0 = never */
+  uint32_t lm_epoch;   /* the landmark list its vector became complete
+                          for, and when: the choice of landmarks has seen
+                          it if it ran later */
+  uint64_t complete_ns;
 } host;
 
 typedef struct tree tree;
@@ -111,13 +116,13 @@ typedef struct patch {
   uint32_t members_epoch; /* version of the member list sent */
   int members_dirty;      /* members changed since the last MEMBERS */
   int used;
-  uint32_t gslot; /* its group */
-  tree *tree;     /* QUILT_PROTO_TREE: the members' tree */
-  tree *wao;      /* the overlay tree rooted at this patch */
-  int dirty;      /* listed in b->dirty: members changed */
-  int wao_out;    /* taken out of the overlay trees after an ORPHAN named
-                     its primary, until that primary is heard from */
-  int region_listed;      /* in b->rlist: 1; 2 while kept by a tick */
+  uint32_t gslot;    /* its group */
+  tree *tree;        /* QUILT_PROTO_TREE: the members' tree */
+  tree *wao;         /* the overlay tree rooted at this patch */
+  int dirty;         /* listed in b->dirty: members changed */
+  int wao_out;       /* taken out of the overlay trees after an ORPHAN named
+                        its primary, until that primary is heard from */
+  int region_listed; /* in b->rlist: 1; 2 while kept by a tick */
   uint64_t region_due_ns; /* when the region tick may look at it */
 } patch;
 
@@ -129,6 +134,8 @@ typedef struct grp {
   uint32_t lm_epoch;
   int lm_dirty;           /* the list changed: new epoch at settle */
   uint64_t lm_changed_ns; /* when the epoch last changed */
+  uint64_t lm_idle_ns;    /* when the last choice since then found no one
+                             to add (0: none did) */
   uint32_t nprimaries;    /* patches with a primary, as of the last
                              wao_settle */
 } grp;
@@ -202,7 +209,7 @@ struct quilt_bootstrap {
   uint32_t refresh_slice;
   uint32_t *rlist; /* patch slots with hosts bound for another region */
   uint32_t nrlist, cap_rlist;
-  uint64_t region_due_ns; /* next region tick, UINT64_MAX = none */
+  uint64_t region_due_ns;  /* next region tick, UINT64_MAX = none */
   uint64_t region_tick_ns; /* the last one */
   quilt_rng rng;
   uint32_t scratch[QUILT_OMNI_MAX_NODES];
@@ -482,6 +489,7 @@ static void lm_broadcast(quilt_bootstrap *b, uint32_t gslot, uint64_t now) {
   g->lm_epoch = next_epoch(b);
   g->lm_dirty = 0;
   g->lm_changed_ns = now;
+  g->lm_idle_ns = 0;
   quilt_lm_clear_candidates(&g->lm); /* measured against the old list */
   b->ctr.landmark_changes++;
   quilt_msg m;
@@ -500,7 +508,7 @@ static void lm_broadcast(quilt_bootstrap *b, uint32_t gslot, uint64_t now) {
  * stay are kept when the list grows or shrinks); a host that answers
  * another list is sent the current one. */
 static void on_rtts(quilt_bootstrap *b, uint32_t slot,
-                    const quilt_msg_heartbeat *hb) {
+                    const quilt_msg_heartbeat *hb, uint64_t now) {
   host *h = &b->hosts[slot];
   grp *g = &b->groups[h->gslot];
   if (hb->lm_epoch != g->lm_epoch) {
@@ -521,12 +529,22 @@ static void on_rtts(quilt_bootstrap *b, uint32_t slot,
     h->pos = np;
     pos_touch(b, h);
   }
+  if (h->lm_epoch != g->lm_epoch && quilt_lm_complete(&g->lm, &h->pos)) {
+    h->lm_epoch = g->lm_epoch;
+    h->complete_ns = now;
+  }
   quilt_lm_report(&g->lm, slot, h->id, &h->pos);
 }
 
-/* Farthest-point sampling, once per landmark_period: each group adds the
- * candidates farthest from its landmarks (landmark.h, quilt_lm_pick). */
-static void lm_tick(quilt_bootstrap *b) {
+/* Once per landmark_period each group adds one landmark: the sampled host
+ * that brings the most hosts nearer to a landmark (landmark.h,
+ * quilt_lm_pick, a greedy k-median).  One at a time, so that each is
+ * chosen from RTTs measured to all those before it: picking several from
+ * one round of measurements chooses them from bounds of few dimensions,
+ * and two picks may then look apart while they are not (with the
+ * Grid'5000 topology that costs the OMNI tree over all hosts half again
+ * its latency).  Up to 8 landmarks thus take 3.5 s. */
+static void lm_tick(quilt_bootstrap *b, uint64_t now) {
   for (uint32_t gs = 0; gs < b->ngroup_slots; gs++) {
     grp *g = &b->groups[gs];
     if (!g->used || g->lm.count >= b->cfg.landmarks_max)
@@ -544,13 +562,11 @@ static void lm_tick(quilt_bootstrap *b) {
       continue;
     }
     uint32_t pick[QUILT_LM_MAX];
-    uint32_t n = quilt_lm_pick(&g->lm, b->cfg.landmarks_max - g->lm.count,
-                               b->cfg.landmark_min_rtt_us, pick);
-    uint32_t hs[QUILT_LM_MAX];
-    for (uint32_t k = 0; k < n; k++)
-      hs[k] = g->lm.cand[pick[k]].host;
-    for (uint32_t k = 0; k < n; k++)
-      lm_add(b, gs, hs[k]);
+    uint32_t n = quilt_lm_pick(&g->lm, 1, b->cfg.landmark_min_rtt_us, pick);
+    if (n == 1)
+      lm_add(b, gs, g->lm.cand[pick[0]].host);
+    else if (g->lm.ncand > 0)
+      g->lm_idle_ns = now; /* hosts reported, and none would help */
   }
 }
 
@@ -1645,8 +1661,8 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
     const patch *cur = &b->patches[h->patch];
     quilt_rule_match mt;
     quilt_euid e = rules_euid(h); /* the server's region, if not its own */
-    int same = quilt_rules_match(b->cfg.rules, &e, &mt) == 0 &&
-               same_key(&mt, cur);
+    int same =
+        quilt_rules_match(b->cfg.rules, &e, &mt) == 0 && same_key(&mt, cur);
     if (!same) {
       patch_remove_member(b, slot, 0, now);
       int rc = host_place(b, slot, 0, QUILT_ROLE_MEMBER, now);
@@ -1681,7 +1697,7 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
 
 /* From when the group's regions may be derived: its landmark list
  * unchanged for region_settle_ns (the hosts had that long to measure it,
- * and farthest-point sampling that long to add to it).  UINT64_MAX while
+ * and the choice of landmarks that long to add to it).  UINT64_MAX while
  * it has no landmark. */
 static uint64_t region_ready_ns(const quilt_bootstrap *b, const grp *g) {
   if (g->lm.count == 0 || g->lm_dirty)
@@ -1693,9 +1709,10 @@ static uint64_t region_ready_ns(const quilt_bootstrap *b, const grp *g) {
  * quilt_lm_region around the one it has), or 0: it gives its own, its
  * vector is not complete, or the list has not settled.  Also 0 for a host
  * farther than landmark_min_rtt_us from every landmark while the group
- * has room for more: farthest-point sampling is about to give it (or a
- * host near it) a landmark of its own, and binning it to a far one now
- * would move it twice. */
+ * has room for more, until a choice of landmarks that had its vector
+ * found no one to add: a landmark near it (or itself) may be next, and
+ * binning it to a far one now would move it twice.  (A lone host far from
+ * everyone is never a landmark, so it is binned after one choice.) */
 static uint32_t region_want(const quilt_bootstrap *b, const host *h,
                             uint64_t now) {
   if (h->euid.region != 0)
@@ -1704,7 +1721,9 @@ static uint32_t region_want(const quilt_bootstrap *b, const host *h,
   if (now < region_ready_ns(b, g))
     return 0;
   uint32_t r = quilt_lm_region(&g->lm, &h->pos, h->region);
-  if (r != 0 && g->lm.count < b->cfg.landmarks_max &&
+  int seen = g->lm_idle_ns != 0 && h->lm_epoch == g->lm_epoch &&
+             h->complete_ns < g->lm_idle_ns;
+  if (r != 0 && g->lm.count < b->cfg.landmarks_max && !seen &&
       quilt_lm_min_rtt_us(&g->lm, &h->pos) > b->cfg.landmark_min_rtt_us)
     return 0;
   return r;
@@ -1788,8 +1807,7 @@ static int region_rekey(quilt_bootstrap *b, uint32_t ps, uint32_t region,
     e.region = region;
     if (quilt_rules_match(b->cfg.rules, &e, i == 0 ? &mt : &m2) != 0)
       return 0;
-    if (i == 0 ? mt.rule != p->rule || same_key(&mt, p)
-               : !same_match(&m2, &mt))
+    if (i == 0 ? mt.rule != p->rule || same_key(&mt, p) : !same_match(&m2, &mt))
       return 0;
   }
   uint32_t q = p->nmembers ? patch_find(b, p->group, &mt) : NO_SLOT;
@@ -1976,7 +1994,7 @@ static void after_hello(quilt_bootstrap *b, uint64_t id,
     return;
   host *h = &b->hosts[slot];
   if (hb) {
-    on_rtts(b, slot, hb);
+    on_rtts(b, slot, hb, now);
     region_note(b, slot, now);
   } else if (!b->groups[h->gslot].lm_dirty)
     send_landmarks(b, slot); /* right after its PATCH_INFO */
@@ -2161,7 +2179,7 @@ void quilt_bootstrap_handle_expiry(quilt_bootstrap *b, uint64_t now) {
     settle(b, now); /* trees without the dead, before they are ticked */
   }
   if (b->nhosts > 0 && b->lm_due_ns <= now) {
-    lm_tick(b);
+    lm_tick(b, now);
     b->lm_due_ns = now + b->cfg.landmark_period_ns;
     settle(b, now);
   }

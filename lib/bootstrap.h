@@ -13,8 +13,9 @@
  * so a restarted server rebuilds its whole state from the next round of
  * heartbeats.
  *
- * Network positions: in each group a few hosts are landmarks, chosen by
- * farthest-point sampling; every host measures its RTT to them and reports
+ * Network positions: in each group a few hosts are landmarks, chosen one
+ * at a time as medians (lib/landmark.h, quilt_lm_pick): central hosts of
+ * the populous places; every host measures its RTT to them and reports
  * the vector in its heartbeats (LANDMARKS, lib/landmark.h).  From the
  * vectors the server estimates the latency between any two hosts
  * (quilt_bootstrap_est_us) and keeps OMNI trees (lib/omni.h): one over the
@@ -64,68 +65,68 @@
 typedef struct quilt_bootstrap quilt_bootstrap;
 
 typedef struct quilt_bootstrap_config {
-  uint64_t id;                /* node id the server sends as */
-  const quilt_rules *rules;   /* borrowed; must outlive the server */
-  unsigned reps_per_patch;    /* k, 1..QUILT_BOOTSTRAP_MAX_REPS */
-  uint16_t heartbeat_ms;      /* interval members are told to use */
-  unsigned miss_limit;        /* heartbeats missed before a member is dead */
-  uint16_t rep_heartbeat_ms;  /* interval representatives are told to use:
-                                 short, since a silent primary stalls the
-                                 patch's traffic to and from the others */
-  unsigned rep_miss_limit;    /* heartbeats missed before a representative
-                                 is dead */
-  uint32_t mcast_base;        /* patch p gets group mcast_base + p */
+  uint64_t id;               /* node id the server sends as */
+  const quilt_rules *rules;  /* borrowed; must outlive the server */
+  unsigned reps_per_patch;   /* k, 1..QUILT_BOOTSTRAP_MAX_REPS */
+  uint16_t heartbeat_ms;     /* interval members are told to use */
+  unsigned miss_limit;       /* heartbeats missed before a member is dead */
+  uint16_t rep_heartbeat_ms; /* interval representatives are told to use:
+                                short, since a silent primary stalls the
+                                patch's traffic to and from the others */
+  unsigned rep_miss_limit;   /* heartbeats missed before a representative
+                                is dead */
+  uint32_t mcast_base;       /* patch p gets group mcast_base + p */
   uint16_t mcast_port;
-  uint32_t max_hosts;         /* hosts admitted, all groups */
+  uint32_t max_hosts; /* hosts admitted, all groups */
   uint32_t max_patches;
-  uint64_t peers_refresh_ns;  /* PEERS re-sent this often */
-  uint32_t members_max;       /* largest patch of a protocol that needs a
-                                 member list (the list costs each member
-                                 O(patch size) per change); 0 = no cap */
-  int send_members;           /* send MEMBERS to such patches (0 when the
-                                 driver gives hosts their members itself) */
-  uint8_t incarnation;        /* differs across restarts of the server (the
-                                 driver picks it, e.g. from the clock): the
-                                 top byte of every epoch it announces, so
-                                 that hosts take a restarted server's
-                                 PATCH_INFO, PEERS, LANDMARKS and TREE as
-                                 newer than the old one's */
-  uint64_t seed;              /* seeds the generator of the tree
-                                 optimiser's probabilistic moves */
+  uint64_t peers_refresh_ns; /* PEERS re-sent this often */
+  uint32_t members_max;      /* largest patch of a protocol that needs a
+                                member list (the list costs each member
+                                O(patch size) per change); 0 = no cap */
+  int send_members;          /* send MEMBERS to such patches (0 when the
+                                driver gives hosts their members itself) */
+  uint8_t incarnation;       /* differs across restarts of the server (the
+                                driver picks it, e.g. from the clock): the
+                                top byte of every epoch it announces, so
+                                that hosts take a restarted server's
+                                PATCH_INFO, PEERS, LANDMARKS and TREE as
+                                newer than the old one's */
+  uint64_t seed;             /* seeds the generator of the tree
+                                optimiser's probabilistic moves */
 
   /* Landmarks (per group: hosts drop datagrams of other groups, PINGs
    * included). */
-  uint32_t landmarks_max;      /* 0..QUILT_WIRE_MAX_LANDMARKS; 0 = none,
-                                  every estimate is then the fallback */
-  uint64_t landmark_period_ns; /* how often landmarks are added */
+  uint32_t landmarks_max;       /* 0..QUILT_WIRE_MAX_LANDMARKS; 0 = none,
+                                   every estimate is then the fallback */
+  uint64_t landmark_period_ns;  /* how often a landmark is added */
   uint32_t landmark_min_rtt_us; /* a host nearer than this to every
                                    landmark adds nothing as one */
 
   /* Trees. */
-  int wao_tree;              /* keep the wide-area overlay trees */
-  uint32_t wao_max_patches;  /* ...in groups of at most this many patches
-                                (<= QUILT_OMNI_MAX_NODES): each patch roots
-                                one, so each primary holds that many views;
-                                in a larger group the primaries get none
-                                and send to each other directly */
-  uint32_t tree_hop_us;      /* cost of a forwarding hop, added to every
-                                estimated edge latency */
-  uint32_t tree_rate_kbps;   /* the stream rate: a host's degree bound is
-                                its uplink over this (each child costs one
-                                copy of the stream), clamped to
-                                2..QUILT_WIRE_MAX_CHILDREN */
-  uint64_t tree_rebuild_ns;  /* a tree is rebuilt, or re-optimised, at
-                                most this often */
+  int wao_tree;                 /* keep the wide-area overlay trees */
+  uint32_t wao_max_patches;     /* ...in groups of at most this many patches
+                                   (<= QUILT_OMNI_MAX_NODES): each patch roots
+                                   one, so each primary holds that many views;
+                                   in a larger group the primaries get none
+                                   and send to each other directly */
+  uint32_t tree_hop_us;         /* cost of a forwarding hop, added to every
+                                   estimated edge latency */
+  uint32_t tree_rate_kbps;      /* the stream rate: a host's degree bound is
+                                   its uplink over this (each child costs one
+                                   copy of the stream), clamped to
+                                   2..QUILT_WIRE_MAX_CHILDREN */
+  uint64_t tree_rebuild_ns;     /* a tree is rebuilt, or re-optimised, at
+                                   most this often */
   uint32_t tree_rebuild_rounds; /* optimiser rounds of a rebuild */
   uint32_t tree_improve_rounds; /* rounds of a re-optimisation (greedy) */
-  uint64_t tree_refresh_ns;  /* every view is re-sent this often */
+  uint64_t tree_refresh_ns;     /* every view is re-sent this often */
 
   /* Regions derived from the landmark vectors (hosts whose EUID region is
    * 0).  Moves bound the churn: each costs the host a new patch and, for
    * a representative, the patch a failover. */
-  uint64_t region_settle_ns;    /* the landmark list unchanged this long
-                                   before regions are derived from it */
-  uint64_t region_move_min_ns;  /* a host moves at most this often */
+  uint64_t region_settle_ns;     /* the landmark list unchanged this long
+                                    before regions are derived from it */
+  uint64_t region_move_min_ns;   /* a host moves at most this often */
   uint32_t region_moves_per_sec; /* moves the server makes, at most,
                                     1..QUILT_BOOTSTRAP_REGION_MOVES_MAX */
 } quilt_bootstrap_config;
@@ -146,8 +147,8 @@ typedef struct quilt_bootstrap_callbacks {
  * intervals, checked every half interval), 239.192.0.0 + p on port 7400,
  * 1,000,000 hosts, 65,535 patches, PEERS every 2 s.
  *
- * Landmarks: up to 8 per group, added every 500 ms, only hosts at least
- * 1 ms (RTT) from every landmark.  Trees: the overlay trees on, in groups
+ * Landmarks: up to 8 per group, one added every 500 ms, only hosts at
+ * least 1 ms (RTT) from every landmark.  Trees: the overlay trees on, in groups
  * of up to 128 patches; 50 us per
  * hop; a stream of 100 Mbit/s (100000 kbps: a host's degree bound is its
  * uplink in units of 100 Mbit/s, at least 2 so that a tree of many hosts
@@ -208,20 +209,20 @@ typedef struct quilt_bootstrap_counters {
   uint64_t joins;
   uint64_t heartbeats;
   uint64_t leaves;
-  uint64_t expired;     /* hosts dropped for missed heartbeats */
-  uint64_t failovers;   /* representatives replaced after a failure */
-  uint64_t refused;     /* datagrams refused (malformed, limits) */
-  uint64_t hosts;       /* current */
-  uint64_t patches;     /* current */
+  uint64_t expired;      /* hosts dropped for missed heartbeats */
+  uint64_t failovers;    /* representatives replaced after a failure */
+  uint64_t refused;      /* datagrams refused (malformed, limits) */
+  uint64_t hosts;        /* current */
+  uint64_t patches;      /* current */
   uint64_t tree_builds;  /* trees (re)built from scratch */
   uint64_t tree_inserts; /* hosts (patches, in tree 0) added as leaves */
   uint64_t tree_removes; /* nodes taken out of a tree, children re-attached */
   uint64_t orphans;      /* ORPHAN messages */
   uint64_t tree_msgs;    /* TREE messages sent */
   uint64_t landmark_changes; /* new landmark lists (epochs) */
-  uint64_t region_moves;  /* hosts moved to the patch of their region */
-  uint64_t region_rekeys; /* patches given a region whole (no one moved) */
-  uint64_t region_deferred; /* moves put off by region_moves_per_sec */
+  uint64_t region_moves;     /* hosts moved to the patch of their region */
+  uint64_t region_rekeys;    /* patches given a region whole (no one moved) */
+  uint64_t region_deferred;  /* moves put off by region_moves_per_sec */
 } quilt_bootstrap_counters;
 
 void quilt_bootstrap_counters_get(const quilt_bootstrap *b,
@@ -239,9 +240,9 @@ typedef struct quilt_bootstrap_host {
   int region_derived;  /* euid.region is the region of a landmark (not
                           0, not provisional, not the host's own) */
   uint32_t patch_id;
-  unsigned role;       /* QUILT_ROLE_* */
-  uint64_t moved_ns;   /* when it last moved to its region's patch; 0:
-                          never */
+  unsigned role;     /* QUILT_ROLE_* */
+  uint64_t moved_ns; /* when it last moved to its region's patch; 0:
+                        never */
 } quilt_bootstrap_host;
 
 /* Fills *out for host `id`.  Returns 0, or QUILT_ERR_NOT_FOUND. */

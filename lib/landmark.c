@@ -1,6 +1,7 @@
 /*
- * landmark.c -- positions, the latency estimate, and farthest-point
- * landmark selection (landmark.h).
+ * landmark.c -- positions, the latency estimate, the choice of the
+ * landmarks (greedy k-median on a sample) and regions (landmark binning)
+ * (landmark.h).
  */
 #include "landmark.h"
 
@@ -43,9 +44,10 @@ uint32_t quilt_lm_rtt_bound_us(const quilt_lm_pos *a, const quilt_lm_pos *b) {
  *    inequality), so the largest difference over the landmarks both have
  *    measured is a lower bound on rtt(a, b); half of it one way.
  *  - It is exact when a is itself a landmark: rtt(a, a) = 0, and the term
- *    for L = a is rtt(b, a).  Farthest-point sampling spreads the
- *    landmarks over the clusters, so every host has one near it and the
- *    bound is close for hosts of different clusters.
+ *    for L = a is rtt(b, a).  The landmarks are chosen near as many
+ *    hosts as they can be (quilt_lm_pick), one per populous cluster, so
+ *    most hosts have one near them and the bound is close for hosts of
+ *    different clusters.
  *  - Hosts of one cluster get about 0.  The hop cost hop_us is then what
  *    ranks their trees: each forwarding hop costs a copy and a queueing
  *    delay, so among near-equal choices the shallower tree wins.
@@ -212,68 +214,126 @@ int quilt_lm_forget(quilt_lm_set *s, uint32_t host) {
 
 void quilt_lm_clear_candidates(quilt_lm_set *s) { s->ncand = 0; }
 
-/* Farther first, then the lower id. */
-static int cand_before(uint32_t va, uint64_t ida, uint32_t vb, uint64_t idb) {
-  return va != vb ? va > vb : ida < idb;
+/* The sample's order: by hash, then id. */
+static int sample_before(uint64_t ha, uint64_t ida, uint64_t hb, uint64_t idb) {
+  return ha != hb ? ha < hb : ida < idb;
 }
 
+/* A bottom-k sample (Cohen, "Size-estimation framework with applications
+ * to transitive closure and reachability", JCSS 1997): the
+ * QUILT_LM_SAMPLE hosts whose ids hash lowest, found by binary search, so
+ * that the many reports from hosts outside it cost O(log) each. */
 void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
                      const quilt_lm_pos *pos) {
-  cand_drop(s, host);
-  if (quilt_lm_find(s, host) >= 0)
-    return;                    /* a landmark already */
+  if (quilt_lm_find(s, host) >= 0) {
+    cand_drop(s, host); /* a landmark now: no longer a candidate */
+    return;
+  }
+  int complete = 1;
   uint32_t value = UINT32_MAX; /* no landmark yet: any host is far */
-  for (uint32_t i = 0; i < s->count; i++) {
+  for (uint32_t i = 0; i < s->count && complete; i++) {
     uint32_t slot = s->order[i];
     if (pos->serial[slot] != s->serial[slot] || !known(pos, slot))
-      return; /* not every landmark measured */
-    if (pos->rtt_us[slot] < value)
+      complete = 0; /* not every landmark measured */
+    else if (pos->rtt_us[slot] < value)
       value = pos->rtt_us[slot];
   }
-  uint32_t at = s->ncand;
-  while (at > 0 &&
-         cand_before(value, id, s->cand[at - 1].value_us, s->cand[at - 1].id))
-    at--;
-  if (at >= QUILT_LM_MAX)
-    return; /* nearer than the farthest QUILT_LM_MAX */
-  uint32_t n = s->ncand < QUILT_LM_MAX ? s->ncand + 1 : QUILT_LM_MAX;
-  memmove(&s->cand[at + 1], &s->cand[at], (n - 1 - at) * sizeof s->cand[0]);
-  s->cand[at].host = host;
-  s->cand[at].id = id;
-  s->cand[at].value_us = value;
-  s->cand[at].pos = *pos;
-  s->ncand = n;
+  uint64_t h = mix64(id);
+  uint32_t lo = 0, hi = s->ncand;
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (sample_before(s->cand[mid].hash, s->cand[mid].id, h, id))
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  int here = lo < s->ncand && s->cand[lo].id == id;
+  if (!complete) {
+    if (here) {
+      memmove(&s->cand[lo], &s->cand[lo + 1],
+              (s->ncand - lo - 1) * sizeof s->cand[0]);
+      s->ncand--;
+    }
+    return;
+  }
+  if (!here) {
+    if (lo >= QUILT_LM_SAMPLE)
+      return; /* hashes above the whole sample */
+    uint32_t n = s->ncand < QUILT_LM_SAMPLE ? s->ncand + 1 : QUILT_LM_SAMPLE;
+    memmove(&s->cand[lo + 1], &s->cand[lo], (n - 1 - lo) * sizeof s->cand[0]);
+    s->ncand = n;
+  }
+  quilt_lm_cand *c = &s->cand[lo];
+  c->host = host;
+  c->id = id;
+  c->hash = h;
+  c->value_us = value;
+  c->pos = *pos;
+  assert(s->ncand <= QUILT_LM_SAMPLE);
 }
 
+/* Greedy k-median (the facility-location greedy): each pick brings the
+ * most sampled hosts nearer to a landmark, by the most.  Why not
+ * farthest-point sampling (Gonzalez's k-center), which spreads landmarks
+ * widest: on the Internet the host farthest from everyone is an outlier --
+ * behind a slow or distant access link -- and the regions
+ * (quilt_lm_region) must be the populous places.  On king951 8
+ * farthest-point landmarks bin 939 of 951 hosts into one region (a median
+ * RTT of 78 ms within a region, 80 ms overall); these give regions of
+ * 426, 220, 162, 84, 56 hosts and three of one (39 ms within), and a
+ * tighter lower bound for the trees too (0.84 of the RTT at the median,
+ * against about 0.77); tests/landmark_test.c prints it.  The gain uses
+ * lower bounds of the distances between sampled hosts, and so is
+ * optimistic; the support rule keeps an outlier out, the min_rtt rule a
+ * second landmark of one LAN.  The server picks one per round (room 1),
+ * each from RTTs measured to all before it. */
 uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
                        uint32_t min_rtt_us, uint32_t out[QUILT_LM_MAX]) {
-  uint32_t val[QUILT_LM_MAX];
-  uint8_t used[QUILT_LM_MAX] = {0};
-  for (uint32_t i = 0; i < s->ncand; i++)
-    val[i] = s->cand[i].value_us;
-  uint32_t n = 0;
-  while (n < room && n < QUILT_LM_MAX) {
+  uint32_t n = s->ncand;
+  uint32_t near[QUILT_LM_SAMPLE];
+  uint8_t used[QUILT_LM_SAMPLE] = {0};
+  for (uint32_t i = 0; i < n; i++)
+    near[i] = s->cand[i].value_us;
+  uint32_t support_min = n / 32 > 1 ? n / 32 : 1;
+  uint32_t k = 0;
+  while (k < room && k < QUILT_LM_MAX) {
     int best = -1;
-    for (uint32_t i = 0; i < s->ncand; i++) {
-      if (used[i] || val[i] <= min_rtt_us)
+    uint64_t best_gain = 0;
+    for (uint32_t c = 0; c < n; c++) {
+      if (used[c] || near[c] <= min_rtt_us)
         continue;
-      if (best < 0 ||
-          cand_before(val[i], s->cand[i].id, val[best], s->cand[best].id))
-        best = (int)i;
+      uint64_t gain = 0;
+      uint32_t support = 0;
+      for (uint32_t h = 0; h < n; h++) {
+        if (used[h])
+          continue; /* c itself counts: it gains near[c] */
+        uint32_t d = quilt_lm_rtt_bound_us(&s->cand[c].pos, &s->cand[h].pos);
+        if (d < near[h]) {
+          gain += near[h] - d;
+          support++;
+        }
+      }
+      if (support < support_min || gain == 0)
+        continue;
+      if (best < 0 || gain > best_gain ||
+          (gain == best_gain && s->cand[c].id < s->cand[best].id)) {
+        best = (int)c;
+        best_gain = gain;
+      }
     }
     if (best < 0)
       break;
     used[best] = 1;
-    out[n++] = (uint32_t)best;
-    /* The others' distance to the new landmark, estimated from positions
-     * (a lower bound: a near pair is never taken as far). */
-    for (uint32_t i = 0; i < s->ncand; i++) {
-      if (used[i])
+    out[k++] = (uint32_t)best;
+    /* The others' distance to the new landmark, estimated the same way
+     * (a lower bound: nothing is counted twice as far). */
+    for (uint32_t h = 0; h < n; h++) {
+      if (used[h])
         continue;
-      uint32_t d = quilt_lm_rtt_bound_us(&s->cand[i].pos, &s->cand[best].pos);
-      if (d < val[i])
-        val[i] = d;
+      uint32_t d = quilt_lm_rtt_bound_us(&s->cand[h].pos, &s->cand[best].pos);
+      if (d < near[h])
+        near[h] = d;
     }
   }
-  return n;
+  return k;
 }

@@ -1,6 +1,6 @@
 /*
- * landmark.h -- network positions from RTTs to landmarks, and the
- * farthest-point choice of the landmarks (sans I/O).
+ * landmark.h -- network positions from RTTs to landmarks, the choice of
+ * the landmarks, and regions by landmark binning (sans I/O).
  *
  * A few hosts of a group are landmarks; every host measures its RTT to
  * each (PING/PONG) and reports the vector in its heartbeats.  The vector is
@@ -16,6 +16,14 @@
  * removed landmark still give true lower bounds; a slot reused by another
  * landmark does not mix them up), and comparing two positions needs no
  * table.
+ *
+ * The landmarks are chosen greedily as medians (a k-median heuristic): the
+ * first host, then, repeatedly, the host whose becoming a landmark would
+ * bring the most hosts (of a sample) nearest to a landmark, by the most
+ * (quilt_lm_pick).  Central hosts of the populous places, not the
+ * outliers that farthest-point sampling takes on Internet matrices (a host
+ * behind a slow access link is far from everyone): see docs/design.md,
+ * "Locality", for the measurement.
  *
  * Regions (landmark binning: Ratnasamy, Handley, Karp, Shenker,
  * "Topologically-aware overlay construction and server selection",
@@ -66,11 +74,18 @@ uint32_t quilt_lm_rtt_bound_us(const quilt_lm_pos *a, const quilt_lm_pos *b);
  * eighth (and 100 us).  Keeps measurement noise from moving trees. */
 int quilt_lm_pos_moved(const quilt_lm_pos *old, const quilt_lm_pos *now);
 
-/* A candidate for the next landmark: a host whose latest report measured
- * every landmark of the current list. */
+/* Hosts sampled for the choice of the next landmark: a set keeps those
+ * whose node ids hash lowest among the hosts that reported the whole
+ * current list (a uniform sample of the group, the same whatever order the
+ * reports come in, with no generator). */
+#define QUILT_LM_SAMPLE 128
+
+/* A sampled host: its latest report measured every landmark of the
+ * current list. */
 typedef struct quilt_lm_cand {
   uint32_t host;     /* the caller's handle (a host slot) */
   uint64_t id;       /* node id, for ties */
+  uint64_t hash;     /* of the id: the sample's order */
   uint32_t value_us; /* min over the landmarks of its RTT */
   quilt_lm_pos pos;
 } quilt_lm_cand;
@@ -82,9 +97,9 @@ typedef struct quilt_lm_set {
   uint32_t host[QUILT_LM_MAX];   /* by slot: the caller's handle */
   uint64_t id[QUILT_LM_MAX];     /* by slot: node id */
   uint32_t region[QUILT_LM_MAX]; /* by slot: the region it names */
-  /* The QUILT_LM_MAX farthest candidates reported since the list last
-   * changed, farthest first. */
-  quilt_lm_cand cand[QUILT_LM_MAX];
+  /* The sample of the hosts that reported since the list last changed,
+   * by hash (then id). */
+  quilt_lm_cand cand[QUILT_LM_SAMPLE];
   uint32_t ncand;
 } quilt_lm_set;
 
@@ -105,23 +120,29 @@ int quilt_lm_find(const quilt_lm_set *s, uint32_t host);
 int quilt_lm_forget(quilt_lm_set *s, uint32_t host);
 
 /* Records host's report.  Only a position that knows the RTT to every
- * landmark of the list (for the list's serials) makes it a candidate; its
- * value is then min over the landmarks (a landmark's own is 0).  Keeps the
- * QUILT_LM_MAX farthest, ties to the lower id.  O(QUILT_LM_MAX). */
+ * landmark of the list (for the list's serials) puts it in the sample
+ * (another takes it out); its value is then min over the landmarks.  A
+ * landmark is never sampled.  O(log QUILT_LM_SAMPLE) for a host outside
+ * the sample, O(QUILT_LM_SAMPLE) at most. */
 void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
                      const quilt_lm_pos *pos);
 
 /* Drops every candidate (the list changed: their values are stale). */
 void quilt_lm_clear_candidates(quilt_lm_set *s);
 
-/* Farthest-point sampling: picks, greedily, up to `room` candidates, each
- * the one farthest from the landmarks and from those picked before it
- * (distance to a picked one estimated by quilt_lm_rtt_bound_us, since no
- * one has measured it yet: a lower bound, so two hosts of one cluster are
- * never both taken), ties to the lower id, while that distance is above
- * min_rtt_us.  Writes their indices in s->cand to out[] and returns how
- * many; does not change the set (the caller adds them).
- * O(QUILT_LM_MAX^3). */
+/* Picks, greedily, up to `room` sampled hosts to add as landmarks, each
+ * the one with the largest gain: the sum, over the sampled hosts h (itself
+ * included), of how much nearer it is to h than h's nearest landmark (or
+ * pick before it), when that is positive.  The distance of two sampled hosts,
+ * which no one has measured, is estimated by quilt_lm_rtt_bound_us (a lower
+ * bound: a gain is never missed, and two hosts of one place look as one).
+ * A pick must be farther than min_rtt_us from every landmark and pick
+ * before it (so two hosts of one LAN are never both taken), and gain for
+ * at least max(1, sample / 32) hosts (in a large group a lone host behind
+ * a slow link, which gains only for itself, is not taken); ties to the
+ * lower id.  Writes their indices in
+ * s->cand to out[] and returns how many; does not change the set (the
+ * caller adds them).  O(room x QUILT_LM_SAMPLE^2 x QUILT_LM_MAX). */
 uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
                        uint32_t min_rtt_us, uint32_t out[QUILT_LM_MAX]);
 

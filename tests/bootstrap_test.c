@@ -1541,9 +1541,8 @@ static int lm_index(const bhost *h, uint64_t id) {
 }
 
 /* Four clusters 20 ms apart, five hosts each within 100 us of its centre:
- * farthest-point sampling takes one landmark per cluster, never two in
- * one; a landmark that leaves is replaced from its cluster; the limit
- * holds. */
+ * the choice of landmarks takes one per cluster, never two in one; a
+ * landmark that leaves is replaced from its cluster; the limit holds. */
 static void test_landmarks_far(void **state) {
   (void)state;
   for (int limited = 0; limited < 2; limited++) {
@@ -2281,8 +2280,8 @@ static void test_region_own(void **state) {
   (void)state;
   fx *f = fx_rtts("ipmc == yes -> ipmc by domain\n* -> unicast by region\n");
   join_clusters(f, 1, 0, 3, 4);
-  bhost *own = add_at(f, 100, mk_euid(QUILT_NAT_NONE, 0, 0, 7, 20000, 20000),
-                      30, 30);
+  bhost *own =
+      add_at(f, 100, mk_euid(QUILT_NAT_NONE, 0, 0, 7, 20000, 20000), 30, 30);
   bhost *lan5 = add_at(f, 101, mk_euid(QUILT_NAT_NONE, 1, 5, 0, 500, 100000),
                        ccx[1] + 20, ccy[1] + 20);
   join_ok(f, own);
@@ -2331,7 +2330,8 @@ static void test_region_rate_limited(void **state) {
       h = &f->h[i];
   assert_non_null(h);
   uint64_t moved = host_info(f, h).moved_ns;
-  assert_true(moved > 0 && f->now < moved + f->cfg.region_move_min_ns - 2000 * MS);
+  assert_true(moved > 0 &&
+              f->now < moved + f->cfg.region_move_min_ns - 2000 * MS);
   uint32_t old_patch = h->patch;
   /* It goes to cluster 1 (a laptop on another network). */
   h->x = ccx[1] + 5;
@@ -2390,7 +2390,7 @@ static void test_region_no_storm(void **state) {
   printf("bootstrap: 60 hosts to their regions in %.2f s at 20 moves/s\n",
          (double)(f->move_at[59] - f->move_at[0]) / 1e9);
 
-  /* The landmark of cluster 1 leaves; farthest-point sampling takes
+  /* The landmark of cluster 1 leaves; the choice of landmarks takes
    * another host of cluster 1. */
   bhost *lm1 = NULL;
   for (unsigned i = 0; i < f->h[0].lm.count; i++) {
@@ -2428,6 +2428,28 @@ static void test_region_no_storm(void **state) {
   for (size_t i = 0; i < first; i++)
     if (f->h[i].alive)
       assert_int_equal(f->h[i].patch, patch_of[i]);
+  fx_del(f);
+}
+
+/* A lone host far from everyone (behind a slow link, say) is not made a
+ * landmark -- it would found a region of one -- and, once a choice of
+ * landmarks has seen its vector, is binned to the nearest. */
+static void test_region_lone_host(void **state) {
+  (void)state;
+  fx *f = fx_rtts("* -> unicast by region\n");
+  join_clusters(f, 1, 0, 3, 22); /* a sample of 64: 2 hosts must gain */
+  run_until(f, f->now + 6000 * MS);
+  uint32_t region[4];
+  assert_int_equal(expect_regions(f, region), 3);
+  bhost *lone = add_at(f, 500, noreg(), 10000, 30000); /* 40 ms from 2 */
+  join_ok(f, lone);
+  uint32_t first = lone->patch;
+  run_until(f, f->now + 6000 * MS);
+  assert_int_equal(lone->lm.count, 3);
+  quilt_bootstrap_host hi = host_info(f, lone);
+  assert_int_equal(hi.euid.region, region[2]);
+  assert_true(lone->patch != first);
+  assert_int_equal(patch_by_id(f, lone->patch).members, 23);
   fx_del(f);
 }
 
@@ -2515,6 +2537,7 @@ int main(void) {
       cmocka_unit_test(test_region_own),
       cmocka_unit_test(test_region_rate_limited),
       cmocka_unit_test(test_region_no_storm),
+      cmocka_unit_test(test_region_lone_host),
       cmocka_unit_test(test_region_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
