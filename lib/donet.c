@@ -252,9 +252,7 @@ static int encoded_len(const quilt_donet_msg *m) {
   }
 }
 
-int quilt_donet_encoded_len(const quilt_donet_msg *m) {
-  return encoded_len(m);
-}
+int quilt_donet_encoded_len(const quilt_donet_msg *m) { return encoded_len(m); }
 
 int quilt_donet_encode(const quilt_donet_msg *m, uint8_t *buf, size_t cap) {
   int n = encoded_len(m);
@@ -583,11 +581,11 @@ struct quilt_donet {
   uint32_t nreq;
 
   uint64_t next_sched, next_bm, next_gossip, next_refine;
-  uint64_t next_ask_ns; /* referrals asked of a partner not before this */
-  uint64_t progress_ns; /* last new segment (or creation) */
-  uint64_t local_ns;    /* last segment injected here (publish, or received
-                           from node 0); 0 = never */
-  uint64_t full_bm_ns;  /* last regular (whole-window) buffer map round */
+  uint64_t next_ask_ns;    /* referrals asked of a partner not before this */
+  uint64_t progress_ns;    /* last new segment (or creation) */
+  uint64_t local_ns;       /* last segment injected here (publish, or received
+                              from node 0); 0 = never */
+  uint64_t full_bm_ns;     /* last regular (whole-window) buffer map round */
   uint64_t next_starve_ns; /* a starving node drops a partner not before */
   quilt_donet_stats st;
 };

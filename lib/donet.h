@@ -346,10 +346,10 @@ typedef struct quilt_donet_config {
                                       answer is not asked again before this */
   uint64_t refine_period_ns;       /* partner refinement period; 0 = never */
 
-  uint64_t starve_ns;  /* 0, or: a node that got no new segment for this
-                          long drops its least useful partner (at most once
-                          per starve_ns) so as to find one that has data
-                          [R]; see donet.c, starve_check */
+  uint64_t starve_ns;   /* 0, or: a node that got no new segment for this
+                           long drops its least useful partner (at most once
+                           per starve_ns) so as to find one that has data
+                           [R]; see donet.c, starve_check */
   uint8_t start_oldest; /* 1: a new node starts at the oldest segment its
                            partners hold (playback then skips those whose
                            deadline is too close), not at the newest: a
@@ -358,15 +358,15 @@ typedef struct quilt_donet_config {
                            starting at a partner's live edge loses the
                            segments that partner got before the node first
                            heard of it [R: PAPERS 3.7 leaves the start open] */
-  uint8_t sched_on_bm; /* 1: also schedule on every buffer map received
-                          (paper 3.5: after each round of BM exchange),
-                          not only every sched_period_ns */
-  uint32_t fetch_span; /* 0, or: segments are requested only below the
-                          oldest one the node still wants (not held, not
-                          yet played) + fetch_span, so that a driver whose
-                          delivery holds at most that many messages behind
-                          a gap never receives one it must drop (lib/mesh.c)
-                          [R] */
+  uint8_t sched_on_bm;  /* 1: also schedule on every buffer map received
+                           (paper 3.5: after each round of BM exchange),
+                           not only every sched_period_ns */
+  uint32_t fetch_span;  /* 0, or: segments are requested only below the
+                           oldest one the node still wants (not held, not
+                           yet played) + fetch_span, so that a driver whose
+                           delivery holds at most that many messages behind
+                           a gap never receives one it must drop (lib/mesh.c)
+                           [R] */
 } quilt_donet_config;
 
 /* Fills cfg with the defaults (id, addr, seed and source flag zero): the
@@ -478,9 +478,9 @@ typedef struct quilt_donet_stats {
   /* partnerships */
   uint64_t partner_reqs_sent, partner_accepts, partner_rejects;
   uint64_t partners_added, partners_dropped_refine, partners_timed_out;
-  uint64_t partners_dropped_remote; /* PARTNER_DROP received */
+  uint64_t partners_dropped_remote;   /* PARTNER_DROP received */
   uint64_t partners_dropped_starving; /* dropped by starve_check */
-  uint64_t rejected_nat;            /* requests refused: both restrictive */
+  uint64_t rejected_nat;              /* requests refused: both restrictive */
   /* membership */
   uint64_t gossip_records_new, gossip_records_updated, mcache_evicted;
   uint64_t mcache_expired;

@@ -51,11 +51,11 @@ typedef struct mesh_state {
   quilt_node *n;
   quilt_donet *d;
   quilt_mesh_config cfg;
-  uint32_t window;       /* segments */
-  uint64_t origin;       /* the stream, 0 until the first segment */
-  int spanned;           /* fetch span widened after the first segment */
+  uint32_t window; /* segments */
+  uint64_t origin; /* the stream, 0 until the first segment */
+  int spanned;     /* fetch span widened after the first segment */
   uint64_t recontact_ns;
-  uint64_t now; /* time of the entry point running (for the callbacks) */
+  uint64_t now;        /* time of the entry point running (for the callbacks) */
   quilt_mesh_stats st; /* donet, origin and partners filled on demand */
 } mesh_state;
 
@@ -164,8 +164,8 @@ static int stream_ok(mesh_state *ms, const quilt_msg_data *d) {
   return 1;
 }
 
-static void note_segment(mesh_state *ms, uint64_t from,
-                         const quilt_msg_data *d, uint64_t now) {
+static void note_segment(mesh_state *ms, uint64_t from, const quilt_msg_data *d,
+                         uint64_t now) {
   if (quilt_donet_segment_received(ms->d, from, (uint32_t)d->seq, d->ts_ns,
                                    now) == 1 &&
       from == 0)
@@ -241,8 +241,7 @@ static int mesh_start(quilt_node *n, void **state,
   dc.sched_period_ns = ms->cfg.sched_period_ns;
   dc.sched_horizon_ns = ms->cfg.sched_period_ns;
   /* Room for four scheduling rounds of new segments in flight. */
-  uint64_t per_round =
-      ms->cfg.sched_period_ns / ms->cfg.segment_period_ns + 1;
+  uint64_t per_round = ms->cfg.sched_period_ns / ms->cfg.segment_period_ns + 1;
   uint64_t rmax = 4 * per_round < 64 ? 64 : 4 * per_round;
   dc.requests_max = rmax > ms->window ? ms->window : (uint32_t)rmax;
   dc.fetch_span = QUILT_DELIVERY_CATCHUP;
@@ -257,9 +256,9 @@ static int mesh_start(quilt_node *n, void **state,
   dc.start_oldest = 1;
   /* Three buffer-map periods without a new segment: starving. */
   dc.starve_ns = 3 * ms->cfg.bm_period_ns;
-  int rc = quilt_donet_new(&ms->d, &dc, &(quilt_donet_callbacks){
-                               cb_send, cb_send_segment, NULL, NULL},
-                           ms, now);
+  int rc = quilt_donet_new(
+      &ms->d, &dc,
+      &(quilt_donet_callbacks){cb_send, cb_send_segment, NULL, NULL}, ms, now);
   if (rc != 0) {
     free(ms);
     return rc;
@@ -314,8 +313,8 @@ static void mesh_send_all(quilt_node *n, void *state, const uint8_t *dg,
 }
 
 static void mesh_on_data(quilt_node *n, void *state, const quilt_addr *from,
-                         const quilt_msg_data *d, const uint8_t *dg,
-                         size_t len, uint64_t now) {
+                         const quilt_msg_data *d, const uint8_t *dg, size_t len,
+                         uint64_t now) {
   (void)n;
   (void)dg;
   (void)len;

@@ -48,20 +48,20 @@ void quilt_mesh_config_default(quilt_mesh_config *c);
 int quilt_mesh_configure(quilt_node *n, const quilt_mesh_config *c);
 
 typedef struct quilt_mesh_stats {
-  quilt_donet_stats donet;     /* the core's counters */
-  uint64_t origin;             /* the stream carried here, 0 = none yet */
-  uint64_t supplied;           /* segments sent to partners */
-  uint64_t supply_missing;     /* asked for, no longer in retention */
-  uint64_t other_streams;      /* DATA of a second origin, not carried */
-  uint64_t nacks_dropped;      /* NACKs the node core handed us (DONet
-                                  repairs by pulling) */
-  uint64_t sessions_dropped;   /* SESSIONs to the patch (buffer maps say
-                                  what is held) */
-  uint64_t bad_seq;            /* seq 0 or over 2^32 - 1: not a segment */
-  uint64_t local_segments;     /* segments this host became a source of
-                                  (published here, or from outside the
-                                  mesh: the overlay, a non-partner) */
-  size_t partners;             /* partners now */
+  quilt_donet_stats donet;   /* the core's counters */
+  uint64_t origin;           /* the stream carried here, 0 = none yet */
+  uint64_t supplied;         /* segments sent to partners */
+  uint64_t supply_missing;   /* asked for, no longer in retention */
+  uint64_t other_streams;    /* DATA of a second origin, not carried */
+  uint64_t nacks_dropped;    /* NACKs the node core handed us (DONet
+                                repairs by pulling) */
+  uint64_t sessions_dropped; /* SESSIONs to the patch (buffer maps say
+                                what is held) */
+  uint64_t bad_seq;          /* seq 0 or over 2^32 - 1: not a segment */
+  uint64_t local_segments;   /* segments this host became a source of
+                                (published here, or from outside the
+                                mesh: the overlay, a non-partner) */
+  size_t partners;           /* partners now */
 } quilt_mesh_stats;
 
 /* The stats of host n's mesh.  Returns 1, or 0 (*out zeroed) when n is not

@@ -916,8 +916,8 @@ static quilt_donet *mk_cfg(cap *c, uint64_t id, uint8_t nat, uint64_t now,
 }
 
 /* The last REQUEST to `to`: its segments, lowest and highest. */
-static void request_span(const cap *c, uint64_t to, uint32_t *lo,
-                         uint32_t *hi, uint32_t *count) {
+static void request_span(const cap *c, uint64_t to, uint32_t *lo, uint32_t *hi,
+                         uint32_t *count) {
   const cap_msg *r = find_msg(c, QUILT_DONET_MSG_REQUEST, to);
   assert_non_null(r);
   *count = 0;
@@ -961,7 +961,7 @@ static void test_core_start_oldest_and_merge(void **state) {
    * budget for a round (its uplink shared by its partners) is 30
    * segments, drawn from both maps. */
   assert_int_equal(count, 30);
-  assert_true(lo >= 100 && lo < 110); /* from the first map */
+  assert_true(lo >= 100 && lo < 110);  /* from the first map */
   assert_true(hi >= 120 && hi <= 139); /* from the second */
   quilt_donet_del(a);
   cap_free(&c);

@@ -29,9 +29,9 @@
 
 #define MS 1000000ULL
 #define S 1000000000ULL
-#define MAXN 24          /* hosts; slot MAXN is the bootstrap server */
-#define MAXQ (1u << 18)  /* datagrams in flight */
-#define SEGMENTS 500     /* 10 s of 20 ms segments */
+#define MAXN 24         /* hosts; slot MAXN is the bootstrap server */
+#define MAXQ (1u << 18) /* datagrams in flight */
+#define SEGMENTS 500    /* 10 s of 20 ms segments */
 #define SEG_BYTES 1000
 
 typedef struct pkt {
@@ -155,8 +155,8 @@ static void cb_deliver(void *user, const quilt_msg_data *d, uint64_t now) {
   h->delivered++;
 }
 
-static void cb_loss(void *user, uint64_t origin, uint64_t first,
-                    uint64_t count, uint64_t now) {
+static void cb_loss(void *user, uint64_t origin, uint64_t first, uint64_t count,
+                    uint64_t now) {
   host *h = user;
   (void)origin;
   (void)first;
@@ -275,8 +275,8 @@ static net *net_new(uint32_t n, const char *rules, const uint8_t *nat,
     nc.nack_retry_ns = 500 * MS;
     nc.nack_retry_max_ns = 4 * S;
     nc.delivery.repair_timeout_ns = 10 * S;
-    quilt_node_callbacks cb = {cb_send, NULL, NULL, cb_deliver, cb_loss,
-                               NULL, NULL};
+    quilt_node_callbacks cb = {cb_send, NULL, NULL, cb_deliver,
+                               cb_loss, NULL, NULL};
     assert_int_equal(quilt_node_new(&h->node, &nc, &cb, h), 0);
     quilt_mesh_config mc;
     quilt_mesh_config_default(&mc);
@@ -378,7 +378,8 @@ static void test_nat(void **state) {
   for (int round = 0; round < 2; round++) {
     for (uint32_t i = 0; i < w->n; i++) {
       quilt_donet_partner_info p[QUILT_DONET_MAX_PARTNERS];
-      size_t np = quilt_mesh_partners(w->h[i].node, p, QUILT_DONET_MAX_PARTNERS);
+      size_t np =
+          quilt_mesh_partners(w->h[i].node, p, QUILT_DONET_MAX_PARTNERS);
       /* Before the stream, everyone has partners (after it, a node with no
        * new segment drops them now and then: donet.c, starve_check). */
       if (round == 0)
@@ -478,8 +479,8 @@ static void test_config(void **state) {
   quilt_node_config nc;
   quilt_node_config_default(&nc);
   nc.id = 1;
-  quilt_node_callbacks cb = {cb_send, NULL, NULL, cb_deliver, cb_loss, NULL,
-                             NULL};
+  quilt_node_callbacks cb = {cb_send, NULL, NULL, cb_deliver,
+                             cb_loss, NULL, NULL};
   quilt_node *n;
   assert_int_equal(quilt_node_new(&n, &nc, &cb, NULL), 0);
   assert_int_equal(quilt_mesh_configure(n, &c), 0);

@@ -7,8 +7,9 @@
  *
  * QUILT_TEST_SCALE=small (set by `make test-asan`) skips the Grid'5000
  * and king951 cases, which are slow under the sanitizers, and shrinks the
- * small Internet ones; everything else runs in both builds.  A failing case prints the seed: `quilt sim datacenter --seed N`
- * with the same knobs replays it.
+ * small Internet ones; everything else runs in both builds.  A failing case
+ * prints the seed: `quilt sim datacenter --seed N` with the same knobs replays
+ * it.
  */
 // clang-format off
 #include <stdarg.h>
@@ -497,8 +498,7 @@ static quilt_matrix *small_matrix(uint32_t n) {
       if (i != j && (i * 31 + j * 17) % 97 == 0)
         len += (size_t)snprintf(text + len, cap - len, "%s-1", j ? " " : "");
       else
-        len += (size_t)snprintf(text + len, cap - len, "%s%u", j ? " " : "",
-                                v);
+        len += (size_t)snprintf(text + len, cap - len, "%s%u", j ? " " : "", v);
     }
     len += (size_t)snprintf(text + len, cap - len, "\n");
   }
@@ -512,8 +512,8 @@ static quilt_matrix *small_matrix(uint32_t n) {
 
 static quilt_sim_params internet_params(const quilt_matrix *m,
                                         const quilt_rules *rules,
-                                        quilt_sim_protocol proto,
-                                        uint64_t seed, uint32_t segments) {
+                                        quilt_sim_protocol proto, uint64_t seed,
+                                        uint32_t segments) {
   quilt_sim_params p;
   quilt_sim_params_default(&p);
   quilt_sim_params_internet(&p);

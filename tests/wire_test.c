@@ -1033,8 +1033,8 @@ static void test_type_names(void **state) {
  * TRUNCATED, a trailing byte MALFORMED, a short buffer TOO_BIG, a body the
  * DONet codec refuses MALFORMED / INVAL. */
 static void test_mesh_messages(void **state) {
-  static const int max_len[] = {16 + 1 + 16 * 23, 16 + 6, 16 + 8 + 8 * 23,
-                                16 + 1, 16 + 6 + 128, 16 + 6 + 128};
+  static const int max_len[] = {16 + 1 + 16 * 23, 16 + 6,       16 + 8 + 8 * 23,
+                                16 + 1,           16 + 6 + 128, 16 + 6 + 128};
   for (unsigned t = QUILT_MSG_MESH_FIRST; t <= QUILT_MSG_MESH_LAST; t++) {
     check_roundtrip(t, 0, -1);
     check_roundtrip(t, 1, max_len[t - QUILT_MSG_MESH_FIRST]);
@@ -1045,8 +1045,8 @@ static void test_mesh_messages(void **state) {
       for (int cut = 0; cut < n; cut++) {
         int rc = decode_exact(&d, buf, (size_t)cut, NULL);
         if (rc != QUILT_ERR_TRUNCATED)
-          fail_msg("type %u maximal %d cut at %d of %d: rc %d", t, maximal,
-                   cut, n, rc);
+          fail_msg("type %u maximal %d cut at %d of %d: rc %d", t, maximal, cut,
+                   n, rc);
       }
       buf[n] = 0;
       assert_int_equal(decode_exact(&d, buf, (size_t)n + 1, NULL),
@@ -1069,30 +1069,25 @@ static void test_mesh_messages(void **state) {
   uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
   int n = encode_sample(QUILT_DONET_MSG_PARTNER_REQ, 0, &m, buf);
   buf[OFF_BODY] = QUILT_DONET_NAT__COUNT; /* nat */
-  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
-                   QUILT_ERR_MALFORMED);
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_MALFORMED);
   n = encode_sample(QUILT_DONET_MSG_GOSSIP, 0, &m, buf);
   buf[OFF_BODY] = QUILT_DONET_MAX_RECORDS + 1; /* count */
-  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
-                   QUILT_ERR_MALFORMED);
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_MALFORMED);
   n = encode_sample(QUILT_DONET_MSG_BUFFER_MAP, 0, &m, buf);
   buf[n - 1] |= 1; /* a padding bit */
-  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
-                   QUILT_ERR_MALFORMED);
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_MALFORMED);
   make_sample(&m, QUILT_DONET_MSG_PARTNER_DROP, 0);
   m.u.donet.u.drop.reason = QUILT_DONET_DROP__COUNT;
   expect_encode(&m, QUILT_ERR_INVAL);
   /* Types next to the range stay unknown. */
   n = encode_sample(QUILT_DONET_MSG_PARTNER_DROP, 0, &m, buf);
   buf[OFF_TYPE] = QUILT_MSG_MESH_FIRST - 1;
-  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
-                   QUILT_ERR_MALFORMED);
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_MALFORMED);
   buf[OFF_TYPE] = QUILT_MSG_MESH_LAST + 1;
-  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL),
-                   QUILT_ERR_MALFORMED);
-  static const char *const names[] = {"GOSSIP",       "PARTNER_REQ",
+  assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), QUILT_ERR_MALFORMED);
+  static const char *const names[] = {"GOSSIP",        "PARTNER_REQ",
                                       "PARTNER_REPLY", "PARTNER_DROP",
-                                      "BUFFER_MAP",   "REQUEST"};
+                                      "BUFFER_MAP",    "REQUEST"};
   for (unsigned t = QUILT_MSG_MESH_FIRST; t <= QUILT_MSG_MESH_LAST; t++)
     assert_string_equal(quilt_msg_type_name(t),
                         names[t - QUILT_MSG_MESH_FIRST]);
