@@ -71,8 +71,9 @@ typedef struct quilt_sim_params {
 
   /* The Internet scenario (docs/mesh.md).  With a matrix, hosts are its
    * rows and the one-way latency i -> j is rtt(i, j) / 2 (topo is not
-   * used); nobody has IPMC; uplinks follow QUILT_SIM_UPLINK_MIX (the bootstrap
-   * server's is uplink_bps) with a queue of QUILT_SIM_QUEUE_NS of sending;
+   * used); nobody has IPMC; uplinks follow `uplinks` (quilt_sim_uplinks;
+   * the bootstrap server's is uplink_bps) with a queue of QUILT_SIM_QUEUE_NS
+   * of sending;
    * nat_share of the hosts are behind a NAT, given the EUID's class; and
    * each host's EUID region is its nearest of `regions` landmark hosts. */
   const quilt_matrix *matrix; /* borrowed; NULL: the data-centre model */
@@ -103,10 +104,11 @@ typedef enum quilt_sim_uplinks {
 #define QUILT_SIM_QUEUE_NS 1000000000ull
 
 /* The streaming settings of the Internet scenario: a 400 kbit/s stream of
- * 20 ms segments (1000 bytes) for 60 s, 10 s of playback delay, M = 4,
- * 30% of hosts behind NAT, 8 regions; the mesh's 1 s buffer maps need a
- * 10 s drain.  Sets the fields above and the workload fields, leaves the
- * rest. */
+ * 20 ms segments (1000 bytes) for 60 s, 10 s of playback delay (and a drain
+ * of that + 2 s), M = 4, 30% of hosts behind NAT, 8 regions, planetlab
+ * uplinks.  Sets those fields and the workload's, leaves the rest (the
+ * simulator also sets the node's and the server's Internet timers, see
+ * docs/mesh.md). */
 void quilt_sim_params_internet(quilt_sim_params *p);
 
 /* Defaults: 200 messages of 256 bytes every 10 ms, 6 s warm-up, 60 s
