@@ -287,6 +287,12 @@ static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
   /* Own messages that went nowhere go first: a neighbour that first hears
    * of this origin from an announcement of seq s would take s-64 as the
    * start of the stream and refuse the older ones. */
+  if (parent_changed) {
+    /* Whatever went to the old parent after its last answer may have died
+     * with it (the server can move a member before it notices). */
+    note_unsent(t, t->own_acked + 1, t->own_seq);
+    t->own_acked = t->own_seq;
+  }
   send_unsent(n, t, now);
   if (parent_changed)
     send_recent(n, t, now);

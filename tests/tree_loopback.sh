@@ -42,7 +42,7 @@ sleep 2 # joins, landmark RTTs, the tree and its views
 
 publish() { # FILE
   "$quilt" pub --bootstrap "$boot" --group tree --bind 127.0.0.1 --no-ipmc \
-    --linger-ms 3000 <"$1" >"$tmp/pub.out" 2>&1
+    --linger-ms 6000 <"$1" >"$tmp/pub.out" 2>&1
 }
 
 # wait_lines PATTERN COUNT SUBS...: until every SUB printed COUNT lines
