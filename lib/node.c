@@ -1465,8 +1465,12 @@ void quilt_node_handle_expiry(quilt_node *n, uint64_t now) {
       n->ctl_due_ns = now + heartbeat_ns(n);
     } else {
       send_join(n);
-      /* Back off while the server does not answer: 1x, 2x, ... 16x. */
-      if (n->join_backoff < 4)
+      /* Back off while the server does not answer: 1x, 2x, 4x (1 s with
+       * the default 250 ms), no further: a member heartbeats every second
+       * anyway, so a JOIN a second costs the server no more, and a host
+       * on a lossy path that lost a few exchanges is not kept out for
+       * seconds. */
+      if (n->join_backoff < 2)
         n->join_backoff++;
       n->ctl_due_ns = now + (n->cfg.join_retry_ns << n->join_backoff);
     }

@@ -1514,6 +1514,12 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
     free(s.excess_hist);
   }
   if (getenv("QUILT_SIM_DEBUG_MISSING") && s.hosts) {
+    for (uint32_t i = 0; i < s.n; i++)
+      if (s.hosts[i].alive && s.hosts[i].joined_ns > p->warmup_ns)
+        fprintf(stderr, "late: host %u joined at %.3f s\n", i,
+                s.hosts[i].joined_ns == UINT64_MAX
+                    ? -1.0
+                    : (double)s.hosts[i].joined_ns / 1e9);
     unsigned shown = 0;
     for (size_t i = 0; i < quilt_bootstrap_patch_count(s.boot); i++) {
       quilt_bootstrap_patch bp;
