@@ -170,18 +170,16 @@ static void tree_send_all(quilt_node *n, void *state, const uint8_t *dg,
                           size_t len, uint64_t now) {
   (void)now;
   tree_state *t = state;
-  if ((!t->has_view || (t->orphan && t->view.parent.id != 0)) &&
-      len >= QUILT_WIRE_DATA_OVERHEAD && dg[3] == QUILT_MSG_DATA) {
-    quilt_msg m;
-    if (quilt_wire_decode(&m, dg, len) == 0 &&
-        m.u.data.origin == quilt__node_id(n))
-      note_unsent(t, m.u.data.seq, m.u.data.seq);
-  }
-  if (len >= QUILT_WIRE_DATA_OVERHEAD && dg[3] == QUILT_MSG_DATA) {
-    quilt_msg m;
-    if (quilt_wire_decode(&m, dg, len) == 0 &&
-        m.u.data.origin == quilt__node_id(n) && m.u.data.seq > t->own_seq)
+  quilt_msg m;
+  if (len >= QUILT_WIRE_DATA_OVERHEAD && dg[3] == QUILT_MSG_DATA &&
+      quilt_wire_decode(&m, dg, len) == 0 &&
+      m.u.data.origin == quilt__node_id(n)) {
+    /* One of this host's own messages: remember how far they go, and
+     * which went to no one (no view yet, or a silent parent). */
+    if (m.u.data.seq > t->own_seq)
       t->own_seq = m.u.data.seq;
+    if (!t->has_view || (t->orphan && t->view.parent.id != 0))
+      note_unsent(t, m.u.data.seq, m.u.data.seq);
   }
   flood(n, state, dg, len, NULL);
 }
