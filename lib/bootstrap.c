@@ -449,6 +449,13 @@ static void pos_touch(quilt_bootstrap *b, host *h) {
   h->pos_gen = b->pos_gen;
 }
 
+/* Whether a host may be a landmark: every host of the group PINGs it, so
+ * it must take datagrams from anyone (no NAT, or a full-cone one).  Hosts
+ * behind filtering NATs drop the PINGs of hosts they have not sent to. */
+static int can_lead(const host *h) {
+  return h->euid.nat == QUILT_NAT_NONE || h->euid.nat == QUILT_NAT_FULL_CONE;
+}
+
 static void lm_add(quilt_bootstrap *b, uint32_t gslot, uint32_t hslot) {
   grp *g = &b->groups[gslot];
   host *h = &b->hosts[hslot];
@@ -499,8 +506,10 @@ static void lm_broadcast(quilt_bootstrap *b, uint32_t gslot, uint64_t now) {
   if (len <= 0)
     return;
   for (uint32_t i = 0; i < b->nhosts_slots; i++)
-    if (b->hosts[i].used && b->hosts[i].gslot == gslot)
+    if (b->hosts[i].used && b->hosts[i].gslot == gslot) {
+      b->hosts[i].region_bad = 0; /* other regions now: try again */
       b->cb.send(b->user, &b->hosts[i].addr, b->buf, (size_t)len);
+    }
 }
 
 /* A heartbeat's RTTs.  They answer the list of hb->lm_epoch; only the
@@ -533,7 +542,7 @@ static void on_rtts(quilt_bootstrap *b, uint32_t slot,
     h->lm_epoch = g->lm_epoch;
     h->complete_ns = now;
   }
-  quilt_lm_report(&g->lm, slot, h->id, &h->pos);
+  quilt_lm_report(&g->lm, slot, h->id, &h->pos, can_lead(h));
 }
 
 /* Once per landmark_period each group adds one landmark: the sampled host
@@ -549,14 +558,21 @@ static void lm_tick(quilt_bootstrap *b, uint64_t now) {
     grp *g = &b->groups[gs];
     if (!g->used || g->lm.count >= b->cfg.landmarks_max)
       continue;
-    if (g->lm.count == 0 && g->lm.ncand == 0) {
-      /* Every landmark left and no one has answered the empty list yet:
-       * the lowest id starts again (O(hosts), only in this case). */
+    if (g->lm.count == 0) {
+      /* No landmark (every one left, or the first host could not be
+       * one): the lowest id that others can reach starts again, or the
+       * lowest id if no one can be reached (O(hosts), only in this
+       * case). */
       uint32_t best = NO_SLOT;
-      for (uint32_t i = 0; i < b->nhosts_slots; i++)
-        if (b->hosts[i].used && b->hosts[i].gslot == gs &&
-            (best == NO_SLOT || b->hosts[i].id < b->hosts[best].id))
+      for (uint32_t i = 0; i < b->nhosts_slots; i++) {
+        const host *h = &b->hosts[i];
+        if (!h->used || h->gslot != gs)
+          continue;
+        if (best == NO_SLOT || can_lead(h) > can_lead(&b->hosts[best]) ||
+            (can_lead(h) == can_lead(&b->hosts[best]) &&
+             h->id < b->hosts[best].id))
           best = i;
+      }
       if (best != NO_SLOT)
         lm_add(b, gs, best);
       continue;
@@ -1599,8 +1615,9 @@ static int host_admit(quilt_bootstrap *b, uint64_t id, uint32_t group,
   b->nhosts++;
   grp *g = &b->groups[h->gslot];
   g->nhosts++;
-  /* The first host of a group is its first landmark. */
-  if (g->lm.count == 0 && b->cfg.landmarks_max > 0)
+  /* The first host of a group is its first landmark, if others can reach
+   * it (else lm_tick finds one). */
+  if (g->lm.count == 0 && b->cfg.landmarks_max > 0 && can_lead(h))
     lm_add(b, h->gslot, slot);
   int rc = host_place(b, slot, patch_hint, role_hint, now);
   if (rc < 0) {

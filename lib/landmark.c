@@ -224,7 +224,7 @@ static int sample_before(uint64_t ha, uint64_t ida, uint64_t hb, uint64_t idb) {
  * QUILT_LM_SAMPLE hosts whose ids hash lowest, found by binary search, so
  * that the many reports from hosts outside it cost O(log) each. */
 void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
-                     const quilt_lm_pos *pos) {
+                     const quilt_lm_pos *pos, int can_lead) {
   if (quilt_lm_find(s, host) >= 0) {
     cand_drop(s, host); /* a landmark now: no longer a candidate */
     return;
@@ -268,6 +268,7 @@ void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
   c->id = id;
   c->hash = h;
   c->value_us = value;
+  c->can_lead = can_lead != 0;
   c->pos = *pos;
   assert(s->ncand <= QUILT_LM_SAMPLE);
 }
@@ -300,7 +301,7 @@ uint32_t quilt_lm_pick(const quilt_lm_set *s, uint32_t room,
     int best = -1;
     uint64_t best_gain = 0;
     for (uint32_t c = 0; c < n; c++) {
-      if (used[c] || near[c] <= min_rtt_us)
+      if (used[c] || !s->cand[c].can_lead || near[c] <= min_rtt_us)
         continue;
       uint64_t gain = 0;
       uint32_t support = 0;

@@ -87,6 +87,7 @@ typedef struct quilt_lm_cand {
   uint64_t id;       /* node id, for ties */
   uint64_t hash;     /* of the id: the sample's order */
   uint32_t value_us; /* min over the landmarks of its RTT */
+  int can_lead;      /* may be a landmark (others can reach it) */
   quilt_lm_pos pos;
 } quilt_lm_cand;
 
@@ -122,24 +123,27 @@ int quilt_lm_forget(quilt_lm_set *s, uint32_t host);
 /* Records host's report.  Only a position that knows the RTT to every
  * landmark of the list (for the list's serials) puts it in the sample
  * (another takes it out); its value is then min over the landmarks.  A
- * landmark is never sampled.  O(log QUILT_LM_SAMPLE) for a host outside
- * the sample, O(QUILT_LM_SAMPLE) at most. */
+ * landmark is never sampled.  can_lead says whether it may become one
+ * (every host PINGs the landmarks: one behind a NAT that filters by
+ * source would drop the PINGs); either way it counts in the gains.  O(log
+ * QUILT_LM_SAMPLE) for a host outside the sample, O(QUILT_LM_SAMPLE) at most.
+ */
 void quilt_lm_report(quilt_lm_set *s, uint32_t host, uint64_t id,
-                     const quilt_lm_pos *pos);
+                     const quilt_lm_pos *pos, int can_lead);
 
 /* Drops every candidate (the list changed: their values are stale). */
 void quilt_lm_clear_candidates(quilt_lm_set *s);
 
-/* Picks, greedily, up to `room` sampled hosts to add as landmarks, each
- * the one with the largest gain: the sum, over the sampled hosts h (itself
- * included), of how much nearer it is to h than h's nearest landmark (or
- * pick before it), when that is positive.  The distance of two sampled hosts,
- * which no one has measured, is estimated by quilt_lm_rtt_bound_us (a lower
- * bound: a gain is never missed, and two hosts of one place look as one).
- * A pick must be farther than min_rtt_us from every landmark and pick
- * before it (so two hosts of one LAN are never both taken), and gain for
- * at least max(1, sample / 32) hosts (in a large group a lone host behind
- * a slow link, which gains only for itself, is not taken); ties to the
+/* Picks, greedily, up to `room` sampled hosts that can lead to add as
+ * landmarks, each the one with the largest gain: the sum, over the sampled
+ * hosts h (itself included), of how much nearer it is to h than h's nearest
+ * landmark (or pick before it), when that is positive.  The distance of two
+ * sampled hosts, which no one has measured, is estimated by
+ * quilt_lm_rtt_bound_us (a lower bound: a gain is never missed, and two hosts
+ * of one place look as one). A pick must be farther than min_rtt_us from every
+ * landmark and pick before it (so two hosts of one LAN are never both taken),
+ * and gain for at least max(1, sample / 32) hosts (in a large group a lone host
+ * behind a slow link, which gains only for itself, is not taken); ties to the
  * lower id.  Writes their indices in
  * s->cand to out[] and returns how many; does not change the set (the
  * caller adds them).  O(room x QUILT_LM_SAMPLE^2 x QUILT_LM_MAX). */

@@ -2453,6 +2453,45 @@ static void test_region_lone_host(void **state) {
   fx_del(f);
 }
 
+/* Only hosts others can reach are landmarks (every host PINGs them): not
+ * one behind a filtering NAT, even the first to join; a cluster of such
+ * hosts has no landmark of its own, and is binned to the nearest. */
+static void test_region_landmarks_reachable(void **state) {
+  (void)state;
+  fx *f = fx_rtts("* -> unicast by region\n");
+  static const unsigned nat[3] = {QUILT_NAT_PORT_RESTRICTED, QUILT_NAT_NONE,
+                                  QUILT_NAT_SYMMETRIC};
+  for (int i = 0; i < 18; i++) {
+    int c = i % 3;
+    unsigned n = c == 0 && i == 9 ? QUILT_NAT_FULL_CONE : nat[c];
+    bhost *h = add_at(f, 1 + (uint64_t)i, mk_euid(n, 0, 0, 0, 20000, 20000),
+                      ccx[c] + i, ccy[c] + i);
+    join_ok(f, h);
+    if (i == 0) /* the first is behind a NAT: no landmark yet */
+      assert_int_equal(h->lm.count, 0);
+    f->now += 1 * MS;
+  }
+  run_until(f, f->now + 8000 * MS);
+  const bhost *any = &f->h[1];
+  assert_int_equal(any->lm.count, 2);
+  for (unsigned i = 0; i < any->lm.count; i++) {
+    const bhost *l = host_by_id(f, any->lm.nodes[i].id);
+    assert_true(l->euid.nat == QUILT_NAT_NONE ||
+                l->euid.nat == QUILT_NAT_FULL_CONE);
+  }
+  assert_true(lm_index(any, 2) >= 0);  /* the first open host */
+  assert_true(lm_index(any, 10) >= 0); /* the full-cone host of cluster 0 */
+  /* Cluster 2 (symmetric NATs) is 80 ms from cluster 1's landmark and 40
+   * from cluster 0's: it shares region 0's. */
+  quilt_bootstrap_host h0 = host_info(f, &f->h[0]);
+  quilt_bootstrap_host h2 = host_info(f, &f->h[2]);
+  assert_true(h0.region_derived && h2.region_derived);
+  assert_int_equal(h2.euid.region, h0.euid.region);
+  assert_int_equal(f->h[2].patch, f->h[0].patch);
+  assert_true(host_info(f, &f->h[1]).euid.region != h0.euid.region);
+  fx_del(f);
+}
+
 /* A restarted server derives the regions again from the heartbeats'
  * vectors: until they are measured (against its own landmarks) each host
  * is kept with those that name the same patch, then each patch takes its
@@ -2538,6 +2577,7 @@ int main(void) {
       cmocka_unit_test(test_region_rate_limited),
       cmocka_unit_test(test_region_no_storm),
       cmocka_unit_test(test_region_lone_host),
+      cmocka_unit_test(test_region_landmarks_reachable),
       cmocka_unit_test(test_region_restart),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -184,7 +184,7 @@ static uint32_t pick_landmarks(const quilt_matrix *m, quilt_lm_set *s,
     quilt_lm_clear_candidates(s);
     for (uint32_t i = 0; i < n; i++) {
       quilt_lm_pos p = matrix_pos(m, s, i);
-      quilt_lm_report(s, i, (uint64_t)i + 1, &p);
+      quilt_lm_report(s, i, (uint64_t)i + 1, &p, 1);
     }
     uint32_t pick[QUILT_LM_MAX], hs[QUILT_LM_MAX];
     uint32_t k = quilt_lm_pick(s, 1, min_rtt_us, pick);
