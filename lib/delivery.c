@@ -66,6 +66,7 @@ struct quilt_delivery {
   quilt_delivery_config cfg;
   quilt_delivery_callbacks cb;
   void *user;
+  uint64_t catchup; /* first contact at seq s starts at s - catchup */
 
   origin_state *origins;
   uint32_t norigins, cap_origins;
@@ -145,9 +146,7 @@ static origin_state *origin_add(quilt_delivery *d, uint64_t origin,
   /* First contact at seq s: also try to recover the few messages before it
    * (a loss of the very first packets must not go unnoticed), but not a
    * long-running origin's whole history. */
-  o->next = first_seq > QUILT_DELIVERY_CATCHUP
-                ? first_seq - QUILT_DELIVERY_CATCHUP
-                : 1;
+  o->next = first_seq > d->catchup ? first_seq - d->catchup : 1;
   o->highest = o->next - 1;
   o->gap_pos = -1;
   uint32_t mask = d->otab_size - 1;
@@ -682,6 +681,7 @@ int quilt_delivery_new(quilt_delivery **out, const quilt_delivery_config *cfg,
   if (cb)
     d->cb = *cb;
   d->user = user;
+  d->catchup = QUILT_DELIVERY_CATCHUP;
   if (otab_resize(d, 64) != 0) {
     free(d);
     return QUILT_ERR_NOMEM;
@@ -713,4 +713,8 @@ void quilt_delivery_del(quilt_delivery *d) {
   free(d->otab);
   free(d->gaps);
   free(d);
+}
+
+void quilt_delivery_set_catchup(quilt_delivery *d, uint64_t catchup) {
+  d->catchup = catchup;
 }

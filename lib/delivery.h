@@ -110,6 +110,11 @@ int quilt_delivery_lookup(quilt_delivery *d, uint64_t origin, uint64_t seq,
  * first contact with the origin). */
 int quilt_delivery_has(const quilt_delivery *d, uint64_t origin, uint64_t seq);
 
+/* How far back a first contact with an origin reaches: at seq s, messages
+ * from s - catchup on are wanted (default QUILT_DELIVERY_CATCHUP, the late
+ * joiner's rule; QUILT_DELIVERY_MAX_SEQ: all of them). */
+void quilt_delivery_set_catchup(quilt_delivery *d, uint64_t catchup);
+
 /* View of one origin; returns 0 when unknown. */
 int quilt_delivery_origin(const quilt_delivery *d, uint64_t origin,
                           quilt_origin_view *v);

@@ -124,6 +124,8 @@ struct quilt_node {
   uint32_t lm_rtt_us[QUILT_WIRE_MAX_LANDMARKS];
   uint64_t lm_due_ns;   /* next PINGs */
   uint64_t lm_full_ns;  /* next PINGs to every landmark */
+  uint64_t catchup_until_ns; /* till then, a first contact with an origin
+                                recovers all it can (quilt__node_catch_up) */
   int lm_reported;      /* the full vector went out in a heartbeat */
 
   /* This host's place in the wide-area overlay trees, one per root patch
@@ -1008,6 +1010,11 @@ const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n) {
 
 void quilt__node_orphaned(quilt_node *n) { n->ctr.orphaned++; }
 
+void quilt__node_catch_up(quilt_node *n, uint64_t until_ns) {
+  if (until_ns > n->catchup_until_ns)
+    n->catchup_until_ns = until_ns;
+}
+
 void quilt__node_resend(quilt_node *n, uint64_t origin, uint64_t seq,
                         const quilt_addr *to, const quilt_wire_node *nodes,
                         size_t count, uint64_t now) {
@@ -1334,6 +1341,9 @@ int quilt_node_read(quilt_node *n, const quilt_addr *from, const uint8_t *buf,
   }
   if (m.hdr.sender == n->cfg.id)
     return 0; /* our own multicast, looped back by the host's stack */
+  quilt_delivery_set_catchup(n->dlv, now < n->catchup_until_ns
+                                         ? QUILT_DELIVERY_MAX_SEQ
+                                         : QUILT_DELIVERY_CATCHUP);
   switch (m.hdr.type) {
   case QUILT_MSG_PATCH_INFO:
     note_server(n, m.hdr.sender);

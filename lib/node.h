@@ -170,6 +170,12 @@ const quilt_addr *quilt__node_bootstrap_addr(const quilt_node *n);
 /* Counts a tree re-attachment and reports it (callbacks.reattached). */
 void quilt__node_reattached(quilt_node *n, uint64_t silent_ns);
 void quilt__node_orphaned(quilt_node *n);
+/* Until until_ns, a first contact with an origin (a DATA or an
+ * announcement) recovers every message of it still held somewhere, not
+ * just the last 64: for a tree member given a new parent, whose new
+ * neighbours announce streams it may never have heard of although it was
+ * there when they were published. */
+void quilt__node_catch_up(quilt_node *n, uint64_t until_ns);
 /* Sends message (origin, seq), from the retention buffer, to `to` (may be
  * NULL) and to each of the nodes; nothing if it is not retained. */
 void quilt__node_resend(quilt_node *n, uint64_t origin, uint64_t seq,

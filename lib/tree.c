@@ -50,6 +50,10 @@
  * later PING, kept to be sent again to a new parent (oldest dropped past
  * this; those are left to the announcements). */
 #define TREE_RECENT_MAX 4096
+/* After a new parent, first contacts with origins recover their whole
+ * retained history for this long (the announcements of the new
+ * neighbours come within it). */
+#define TREE_CATCHUP_NS (2000 * NS_PER_MS)
 /* An orphan repeats its ORPHAN this often until it has a new parent. */
 #define TREE_ORPHAN_RETRY_NS (250 * NS_PER_MS)
 
@@ -286,6 +290,9 @@ static void handle_view(quilt_node *n, tree_state *t, uint64_t server,
    * of this origin from an announcement of seq s would take s-64 as the
    * start of the stream and refuse the older ones. */
   if (parent_changed) {
+    /* What this member missed while cut off is announced by its new
+     * neighbours; an origin it first hears of then is recovered whole. */
+    quilt__node_catch_up(n, now + TREE_CATCHUP_NS);
     /* Whatever went to the old parent after its last answer may have died
      * with it (the server can move a member before it notices). */
     note_unsent(t, t->own_acked + 1, t->own_seq);
