@@ -346,20 +346,31 @@ static uint64_t tree_expiry(const void *state) {
                                            : t->orphan_due_ns;
 }
 
+/* A message of `type` from this host, header filled, body zero. */
+static void msg_start(quilt_node *n, quilt_msg *m, unsigned type) {
+  memset(m, 0, sizeof *m);
+  m->hdr.version = QUILT_WIRE_VERSION;
+  m->hdr.type = (uint8_t)type;
+  m->hdr.sender = quilt__node_id(n);
+  m->hdr.group = quilt__node_config(n)->group;
+}
+
+/* Encodes m (a small control message) and sends it to `to`. */
+static void msg_send(quilt_node *n, const quilt_msg *m,
+                     const quilt_addr *to) {
+  uint8_t buf[64];
+  int len = quilt_wire_encode(m, buf, sizeof buf);
+  if (len > 0)
+    quilt__node_send(n, to, buf, (size_t)len);
+}
+
 static void send_orphan(quilt_node *n, tree_state *t, uint64_t now) {
   quilt_msg m;
-  memset(&m, 0, sizeof m);
-  m.hdr.version = QUILT_WIRE_VERSION;
-  m.hdr.type = QUILT_MSG_ORPHAN;
-  m.hdr.sender = quilt__node_id(n);
-  m.hdr.group = quilt__node_config(n)->group;
+  msg_start(n, &m, QUILT_MSG_ORPHAN);
   m.u.orphan.tree = t->view.tree;
   m.u.orphan.epoch = t->view.epoch;
   m.u.orphan.parent = t->orphan_parent;
-  uint8_t buf[64];
-  int len = quilt_wire_encode(&m, buf, sizeof buf);
-  if (len > 0)
-    quilt__node_send(n, quilt__node_bootstrap_addr(n), buf, (size_t)len);
+  msg_send(n, &m, quilt__node_bootstrap_addr(n));
   t->orphan_due_ns = now + TREE_ORPHAN_RETRY_NS;
 }
 
@@ -385,16 +396,9 @@ static void tree_handle_expiry(quilt_node *n, void *state, uint64_t now) {
   if (t->orphan)
     return;
   quilt_msg m;
-  memset(&m, 0, sizeof m);
-  m.hdr.version = QUILT_WIRE_VERSION;
-  m.hdr.type = QUILT_MSG_PING;
-  m.hdr.sender = quilt__node_id(n);
-  m.hdr.group = quilt__node_config(n)->group;
+  msg_start(n, &m, QUILT_MSG_PING);
   m.u.ping.token = now;
-  uint8_t buf[64];
-  int len = quilt_wire_encode(&m, buf, sizeof buf);
-  if (len > 0)
-    quilt__node_send(n, &t->view.parent.addr, buf, (size_t)len);
+  msg_send(n, &m, &t->view.parent.addr);
   t->unanswered++;
 }
 
