@@ -231,6 +231,7 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->max_hosts = 1000000;
   c->max_patches = 65535;
   c->peers_refresh_ns = 2000 * NS_PER_MS;
+  c->peers_batch_ns = 200 * NS_PER_MS;
   c->members_max = 256;
   c->send_members = 1;
   c->seed = 1;
@@ -390,15 +391,19 @@ static void send_peers(quilt_bootstrap *b, uint64_t now) {
   b->peers_due_ns = now + b->cfg.peers_refresh_ns;
 }
 
-static void peers_changed(quilt_bootstrap *b, uint64_t now) {
+/* The table of primaries changed.  Every change goes out in one PEERS
+ * round to every representative (O(patches^2) bytes), so changes are
+ * coalesced: a replaced primary (`urgent`) within 5 ms, since traffic to
+ * the old one is lost until the round arrives; a patch that forms or goes
+ * away within peers_batch_ns, so that a join wave that makes a patch after
+ * another costs a round per batch, not one per patch. */
+static void peers_changed(quilt_bootstrap *b, uint64_t now, int urgent) {
   b->peers_epoch++;
   b->peers_dirty = 1;
   b->wao_dirty = 1; /* the overlay tree follows the primaries */
-  /* Coalesce the bursts of changes of a join wave (or of several patches
-   * failing over together) into one PEERS round, but send it soon: until
-   * it arrives, traffic to a replaced primary is lost. */
-  if (b->peers_due_ns > now + 5 * NS_PER_MS)
-    b->peers_due_ns = now + 5 * NS_PER_MS;
+  uint64_t within = urgent ? 5 * NS_PER_MS : b->cfg.peers_batch_ns;
+  if (b->peers_due_ns > now + within)
+    b->peers_due_ns = now + within;
 }
 
 /* ---- groups and landmarks ---- */
@@ -1447,7 +1452,7 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot, int failed,
     tree_del(p->wao);
     memset(p, 0, sizeof *p);
     b->npatches--;
-    peers_changed(b, now);
+    peers_changed(b, now, 0);
     return;
   }
   if (!was_rep)
@@ -1458,7 +1463,7 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot, int failed,
     b->ctr.failovers++;
   tell_patch(b, p);
   if (was_primary)
-    peers_changed(b, now);
+    peers_changed(b, now, 1);
 }
 
 /* ---- hosts ---- */
@@ -1547,7 +1552,7 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
       }
       p->epoch = next_epoch(b);
       if (!had_primary || p->reps[0] == slot)
-        peers_changed(b, now);
+        peers_changed(b, now, had_primary);
       had_primary = 1;
     }
   }
@@ -1557,7 +1562,7 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
     for (uint32_t i = 0; i + 1 < p->nreps; i++)
       send_patch_info(b, p->reps[i]);
     if (!had_primary)
-      peers_changed(b, now);
+      peers_changed(b, now, 0);
   }
   return 0;
 }
@@ -1616,9 +1621,18 @@ static int host_admit(quilt_bootstrap *b, uint64_t id, uint32_t group,
   grp *g = &b->groups[h->gslot];
   g->nhosts++;
   /* The first host of a group is its first landmark, if others can reach
-   * it (else lm_tick finds one). */
-  if (g->lm.count == 0 && b->cfg.landmarks_max > 0 && can_lead(h))
-    lm_add(b, h->gslot, slot);
+   * it (else lm_tick finds one).  A landmark that others cannot reach (the
+   * group had only hosts behind filtering NATs when lm_tick took it: their
+   * PINGs to it are dropped) gives way to the first host they can. */
+  if (b->cfg.landmarks_max > 0 && can_lead(h)) {
+    if (g->lm.count == 1) {
+      uint32_t only = g->lm.host[g->lm.order[0]];
+      if (!can_lead(&b->hosts[only]) && quilt_lm_forget(&g->lm, only))
+        g->lm_dirty = 1;
+    }
+    if (g->lm.count == 0)
+      lm_add(b, h->gslot, slot);
+  }
   int rc = host_place(b, slot, patch_hint, role_hint, now);
   if (rc < 0) {
     host_remove(b, slot, 0, now);
@@ -1664,7 +1678,7 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
       hp->epoch = next_epoch(b);
       tell_patch(b, hp);
       if (role_of(hp, slot) == QUILT_ROLE_PRIMARY)
-        peers_changed(b, now);
+        peers_changed(b, now, 1);
     }
   }
   if (!quilt_euid_equal(&h->euid, euid)) {

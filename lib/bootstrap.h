@@ -80,6 +80,9 @@ typedef struct quilt_bootstrap_config {
   uint32_t max_hosts; /* hosts admitted, all groups */
   uint32_t max_patches;
   uint64_t peers_refresh_ns; /* PEERS re-sent this often */
+  uint64_t peers_batch_ns;   /* a patch that forms or goes away is in the
+                                PEERS sent within this long (a replaced
+                                primary is in those sent within 5 ms) */
   uint32_t members_max;      /* largest patch of a protocol that needs a
                                 member list (the list costs each member
                                 O(patch size) per change); 0 = no cap */

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "map.h"
 #include "proto.h"
 #include "quilt.h"
 #include "rng.h"
@@ -888,6 +889,17 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
       nold = n->wao.n;
     }
   }
+  /* The primaries we have heard greet us, to carry over too: a new table
+   * (every patch that forms or fails over sends one to every
+   * representative) greets only the primaries that are new to it. */
+  quilt_wire_peer *heard = NULL;
+  uint32_t nheard = 0;
+  if (n->ngreeted == n->wao.n && n->wao.n > 0) {
+    heard = malloc(n->wao.n * sizeof *heard);
+    for (uint32_t k = 0; heard && k < n->wao.n; k++)
+      if (n->greeted[k])
+        heard[nheard++] = n->wao.entries[k];
+  }
   quilt_addr *old_server = n->wao_server_addr;
   uint32_t old_nserver = n->nwao_server_addr;
   n->wao_server_addr = NULL;
@@ -896,6 +908,7 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
     n->wao_server_addr = old_server; /* the table did not change */
     n->nwao_server_addr = old_nserver;
     free(old);
+    free(heard);
     return;
   }
   for (uint32_t i = 0; i < nold; i++) {
@@ -913,11 +926,29 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
   }
   free(old);
   free(old_server);
-  free(n->greeted); /* a new table: greetings count anew */
+  /* A new table: greetings count anew, but for the primaries that greeted
+   * us at the address the table still gives them. */
+  free(n->greeted);
   n->greeted = NULL;
   n->ngreeted = 0;
+  if (nheard > 0 && (n->greeted = calloc(n->wao.n ? n->wao.n : 1, 1))) {
+    n->ngreeted = n->wao.n;
+    quilt_map by_id;
+    quilt_map_init(&by_id);
+    int ok = 1;
+    for (uint32_t k = 0; ok && k < nheard; k++)
+      ok = quilt_map_put(&by_id, heard[k].node.id, k) == 0;
+    uint32_t k;
+    for (uint32_t j = 0; ok && j < n->wao.n; j++)
+      if (quilt_map_get(&by_id, n->wao.entries[j].node.id, &k) &&
+          quilt_addr_eq(&heard[k].node.addr, &n->wao.entries[j].node.addr))
+        n->greeted[j] = 1;
+    quilt_map_free(&by_id);
+  }
+  free(heard);
   if (is_primary(n)) {
-    punch_peers(n, now);
+    /* The others keep their 15 s rhythm: greet the ones not heard. */
+    punch_peers_ex(n, now, n->punch_full_ns == 0);
     touch_own_patch_origins(n, now);
   }
 }

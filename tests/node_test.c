@@ -41,6 +41,8 @@ typedef struct world {
   uint64_t losses[2];
   uint32_t group_ip[2];
   uint64_t now;
+  /* SESSIONs host 0 sent, to host 1's address and to any other host's */
+  uint32_t sessions0_to_1, sessions0_to_other;
 } world;
 
 typedef struct endpoint {
@@ -59,6 +61,13 @@ static void enqueue(world *w, int from, const quilt_addr *to,
   d->to = *to;
   d->len = (uint32_t)len;
   memcpy(d->data, buf, len);
+  if (from == 0 && len > 3 && buf[3] == QUILT_MSG_SESSION &&
+      !quilt_addr_is_multicast(to) && !quilt_addr_eq(to, &w->addr[2])) {
+    if (quilt_addr_eq(to, &w->addr[1]))
+      w->sessions0_to_1++;
+    else
+      w->sessions0_to_other++;
+  }
 }
 
 static void node_send(void *user, const quilt_addr *to, const uint8_t *buf,
@@ -351,6 +360,70 @@ static void test_unrepairable_gap_reported(void **state) {
   assert_int_equal(w->losses[1], 2); /* seqs 2 and 3 */
 }
 
+/* Two primaries (hosts in two IPMC domains) greet each other.  A new table
+ * of primaries (one more patch) greets the newcomer, not the primary that
+ * greeted already: a join wave's tables would otherwise cost a round of
+ * greetings each, O(patches^2) per table. */
+static void test_new_table_greets_only_new_primaries(void **state) {
+  world *w = *state;
+  quilt_node_del(w->node[1]);
+  quilt_node_callbacks cb = {node_send, mjoin,   mleave,
+                             on_deliver, on_loss, NULL, NULL};
+  quilt_node_config nc;
+  quilt_node_config_default(&nc);
+  nc.id = 2;
+  nc.addr = w->addr[1];
+  nc.bootstrap = w->addr[2];
+  nc.group = quilt_group_id("test");
+  nc.seed = 7;
+  nc.euid.ipmc = 1;
+  nc.euid.domain = 6; /* another domain: another patch */
+  nc.euid.region = 1;
+  nc.euid.bw_kbps = 1000000;
+  assert_int_equal(quilt_node_new(&w->node[1], &nc, &cb, &ep[1]), 0);
+  for (int h = 0; h < 2; h++)
+    assert_int_equal(quilt_node_start(w->node[h], w->now), 0);
+  run_until(w, 1000 * MS);
+  quilt_node_status a, b;
+  quilt_node_status_get(w->node[0], &a);
+  quilt_node_status_get(w->node[1], &b);
+  assert_int_equal(a.role, QUILT_ROLE_PRIMARY);
+  assert_int_equal(b.role, QUILT_ROLE_PRIMARY);
+  assert_int_not_equal(a.patch_id, b.patch_id);
+  assert_true(w->sessions0_to_1 >= 1); /* greeted */
+
+  quilt_msg m;
+  memset(&m, 0, sizeof m);
+  m.hdr.type = QUILT_MSG_PEERS;
+  m.hdr.sender = 99; /* the server */
+  m.hdr.group = quilt_group_id("test");
+  m.u.peers.epoch = 1u << 30;
+  m.u.peers.total = m.u.peers.count = 3;
+  m.u.peers.entries[0].patch_id = a.patch_id;
+  m.u.peers.entries[0].node.id = 1;
+  m.u.peers.entries[0].node.addr = w->addr[0];
+  m.u.peers.entries[1].patch_id = b.patch_id;
+  m.u.peers.entries[1].node.id = 2;
+  m.u.peers.entries[1].node.addr = w->addr[1];
+  m.u.peers.entries[2].patch_id = 4242;
+  m.u.peers.entries[2].node.id = 77;
+  m.u.peers.entries[2].node.addr = (quilt_addr){0x7f000001, 7777};
+  uint8_t buf[QUILT_WIRE_MAX_DATAGRAM];
+  int len = quilt_wire_encode(&m, buf, sizeof buf);
+  assert_true(len > 0);
+  w->sessions0_to_1 = w->sessions0_to_other = 0;
+  assert_int_equal(quilt_node_read(w->node[0], &w->addr[2], buf, (size_t)len,
+                                   w->now),
+                   0);
+  assert_int_equal(w->sessions0_to_other, 1); /* the new primary */
+  assert_int_equal(w->sessions0_to_1, 0);     /* greeted us already */
+  /* The newcomer stays silent: it is greeted again within a second,
+   * host 1 is not. */
+  run_until(w, w->now + 1100 * MS);
+  assert_true(w->sessions0_to_other >= 2);
+  assert_int_equal(w->sessions0_to_1, 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_publish_before_join_refused, setup,
@@ -366,6 +439,8 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(test_unrepairable_gap_reported, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(test_new_table_greets_only_new_primaries,
+                                      setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
