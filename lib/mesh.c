@@ -292,11 +292,14 @@ static void mesh_stop(quilt_node *n, void *state) {
   free(ms);
 }
 
-/* "Available here", never a push: a segment published here, or bridged in
- * by this representative, becomes one the core advertises. */
+/* A segment published here, or bridged in by this representative, becomes
+ * one the core advertises.  One push besides: a segment published here
+ * goes at once to the patch's primary, which bridges it to the other
+ * patches; pulled like any other, it would reach the primary a map period
+ * later, and every other patch that much later too.  (In a mesh of one
+ * patch the primary is one more early holder; it changes nothing else.) */
 static void mesh_send_all(quilt_node *n, void *state, const uint8_t *dg,
                           size_t len, uint64_t now) {
-  (void)n;
   mesh_state *ms = state;
   ms->now = now;
   quilt_msg m;
@@ -310,6 +313,12 @@ static void mesh_send_all(quilt_node *n, void *state, const uint8_t *dg,
     return;
   if (!quilt_donet_has_segment(ms->d, (uint32_t)m.u.data.seq))
     note_segment(ms, 0, &m.u.data, now);
+  const quilt_addr *primary = quilt__node_primary_addr(n);
+  if (m.u.data.origin == quilt__node_id(n) && primary &&
+      quilt__node_role(n) != QUILT_ROLE_PRIMARY) {
+    quilt__node_send(n, primary, dg, len);
+    ms->st.pushed++;
+  }
 }
 
 static void mesh_on_data(quilt_node *n, void *state, const quilt_addr *from,

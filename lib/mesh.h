@@ -58,6 +58,8 @@ typedef struct quilt_mesh_stats {
   uint64_t sessions_dropped; /* SESSIONs to the patch (buffer maps say
                                 what is held) */
   uint64_t bad_seq;          /* seq 0 or over 2^32 - 1: not a segment */
+  uint64_t pushed;           /* segments published here and pushed to the
+                                patch's primary (mesh_send_all) */
   uint64_t local_segments;   /* segments this host became a source of
                                 (published here, or from outside the
                                 mesh: the overlay, a non-partner) */

@@ -647,6 +647,18 @@ static size_t encode_greeting(quilt_node *n) {
   return encode(n, &m);
 }
 
+/* Whether datagrams from a primary this host never sent to may be dropped
+ * on their way in: behind a NAT that filters by address (RFC 4787:
+ * restricted, port-restricted, symmetric), or one not measured.  A host
+ * with a public address needs no hole, and one behind a full-cone NAT
+ * keeps its one mapping open with its heartbeats to the server: neither
+ * greets (both answer a greeting, which is how a filtered primary opens
+ * its own NAT to them). */
+static int filtered(const quilt_node *n) {
+  return n->cfg.euid.nat != QUILT_NAT_NONE &&
+         n->cfg.euid.nat != QUILT_NAT_FULL_CONE;
+}
+
 /* Greets the other primaries: all of them every QUILT_NODE_PUNCH_INTERVAL_NS
  * (full), and, every QUILT_NODE_PUNCH_RETRY_NS in between, those not yet
  * heard from since the table changed: a greeting lost, or dropped by the
@@ -656,7 +668,7 @@ static void punch_peers_ex(quilt_node *n, uint64_t now, int full) {
   if (full)
     n->punch_full_ns = now + QUILT_NODE_PUNCH_INTERVAL_NS;
   n->punch_due_ns = n->punch_full_ns;
-  if (!is_primary(n))
+  if (!is_primary(n) || !filtered(n))
     return;
   size_t len = encode_greeting(n);
   if (!len)

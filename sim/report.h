@@ -55,8 +55,8 @@ typedef struct quilt_sim_result {
   double continuity_index;    /* stream_in_time / stream_pairs */
   quilt_stats first_copy_ms;  /* per owed pair reached: first copy's
                                  arrival - segment time */
-  uint64_t stream_data_bytes;    /* sent while the stream ran (first */
-  uint64_t stream_control_bytes; /* segment to the last one's deadline) */
+  uint64_t stream_data_bytes;    /* sent while the stream was published */
+  uint64_t stream_control_bytes; /* (its first segment to its last) */
   uint64_t nat_dropped;       /* datagrams a NAT's filter refused */
   /* Samples behind the two distributions, for the CDF plot; owned by the
    * result (free with quilt_sim_result_free). */

@@ -41,8 +41,9 @@ typedef struct world {
   uint64_t losses[2];
   uint32_t group_ip[2];
   uint64_t now;
-  /* SESSIONs host 0 sent, to host 1's address and to any other host's */
-  uint32_t sessions0_to_1, sessions0_to_other;
+  /* SESSIONs host 0 sent, to host 1's address and to any other host's;
+   * SESSIONs host 1 sent to host 0 */
+  uint32_t sessions0_to_1, sessions0_to_other, sessions1_to_0;
 } world;
 
 typedef struct endpoint {
@@ -68,6 +69,9 @@ static void enqueue(world *w, int from, const quilt_addr *to,
     else
       w->sessions0_to_other++;
   }
+  if (from == 1 && len > 3 && buf[3] == QUILT_MSG_SESSION &&
+      quilt_addr_eq(to, &w->addr[0]))
+    w->sessions1_to_0++;
 }
 
 static void node_send(void *user, const quilt_addr *to, const uint8_t *buf,
@@ -360,27 +364,31 @@ static void test_unrepairable_gap_reported(void **state) {
   assert_int_equal(w->losses[1], 2); /* seqs 2 and 3 */
 }
 
-/* Two primaries (hosts in two IPMC domains) greet each other.  A new table
- * of primaries (one more patch) greets the newcomer, not the primary that
- * greeted already: a join wave's tables would otherwise cost a round of
- * greetings each, O(patches^2) per table. */
+/* Two primaries (hosts in two IPMC domains): host 0, behind a filtering
+ * NAT, greets host 1, which has a public address and only answers.  A new
+ * table of primaries (one more patch) greets the newcomer, not the primary
+ * that greeted already: a join wave's tables would otherwise cost a round
+ * of greetings each, O(patches^2) per table. */
 static void test_new_table_greets_only_new_primaries(void **state) {
   world *w = *state;
-  quilt_node_del(w->node[1]);
   quilt_node_callbacks cb = {node_send, mjoin,   mleave,
                              on_deliver, on_loss, NULL, NULL};
-  quilt_node_config nc;
-  quilt_node_config_default(&nc);
-  nc.id = 2;
-  nc.addr = w->addr[1];
-  nc.bootstrap = w->addr[2];
-  nc.group = quilt_group_id("test");
-  nc.seed = 7;
-  nc.euid.ipmc = 1;
-  nc.euid.domain = 6; /* another domain: another patch */
-  nc.euid.region = 1;
-  nc.euid.bw_kbps = 1000000;
-  assert_int_equal(quilt_node_new(&w->node[1], &nc, &cb, &ep[1]), 0);
+  for (int h = 0; h < 2; h++) {
+    quilt_node_del(w->node[h]);
+    quilt_node_config nc;
+    quilt_node_config_default(&nc);
+    nc.id = (uint64_t)h + 1;
+    nc.addr = w->addr[h];
+    nc.bootstrap = w->addr[2];
+    nc.group = quilt_group_id("test");
+    nc.seed = 7;
+    nc.euid.nat = h == 0 ? QUILT_NAT_PORT_RESTRICTED : QUILT_NAT_NONE;
+    nc.euid.ipmc = 1;
+    nc.euid.domain = 5 + (uint32_t)h; /* two domains: two patches */
+    nc.euid.region = 1;
+    nc.euid.bw_kbps = 1000000;
+    assert_int_equal(quilt_node_new(&w->node[h], &nc, &cb, &ep[h]), 0);
+  }
   for (int h = 0; h < 2; h++)
     assert_int_equal(quilt_node_start(w->node[h], w->now), 0);
   run_until(w, 1000 * MS);
@@ -391,6 +399,7 @@ static void test_new_table_greets_only_new_primaries(void **state) {
   assert_int_equal(b.role, QUILT_ROLE_PRIMARY);
   assert_int_not_equal(a.patch_id, b.patch_id);
   assert_true(w->sessions0_to_1 >= 1); /* greeted */
+  assert_int_equal(w->sessions1_to_0, 1); /* answered once, never greeted */
 
   quilt_msg m;
   memset(&m, 0, sizeof m);
