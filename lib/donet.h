@@ -322,6 +322,10 @@ typedef struct quilt_donet_config {
   uint64_t playback_delay_ns; /* deadline = segment time + this */
 
   uint64_t bm_period_ns;       /* buffer map exchange period */
+  uint64_t bm_keepalive_ns;    /* 0, or: a partner whose latest map shows
+                                  all we hold (nothing to pull from us) is
+                                  sent a map only this often, as a sign of
+                                  life (< partner_timeout_ns) [R] */
   uint64_t local_bm_period_ns; /* 0, or the period of a node that injected
                                   a segment (published it, or got it from
                                   node 0) within the last bm_period_ns: a
@@ -481,6 +485,7 @@ typedef struct quilt_donet_stats {
   uint64_t partners_dropped_remote;   /* PARTNER_DROP received */
   uint64_t partners_dropped_starving; /* dropped by starve_check */
   uint64_t rejected_nat;              /* requests refused: both restrictive */
+  uint64_t maps_skipped; /* maps not sent: the partner held all we held */
   /* membership */
   uint64_t gossip_records_new, gossip_records_updated, mcache_evicted;
   uint64_t mcache_expired;

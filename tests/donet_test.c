@@ -1120,6 +1120,51 @@ static void test_core_local_maps(void **state) {
   cap_free(&c);
 }
 
+/* A partner whose map shows all we hold gets a map only every
+ * bm_keepalive_ns (a sign of life), not every period; once we hold
+ * something it lacks, every period again. */
+static void test_core_maps_skip_ahead(void **state) {
+  (void)state;
+  cap c;
+  cap_init(&c);
+  const uint64_t t0 = 100 * S_NS;
+  quilt_donet *a = mk_cfg(&c, 2, QUILT_DONET_NAT_PUBLIC, t0, NULL);
+  partner_with(a, &c, 3, QUILT_DONET_NAT_CONE, t0);
+  for (uint32_t seg = 1; seg <= 50; seg++)
+    quilt_donet_segment_received(a, 0, seg, t0 + seg * 20 * MS_NS, t0);
+  quilt_donet_msg ahead = bm_msg(1, 400); /* all of ours, and more */
+  size_t mark = c.n;
+  uint64_t t = t0;
+  for (; t < t0 + 10 * S_NS; t += 250 * MS_NS) {
+    feed(a, 3, &ahead, t);
+    run_until(a, t);
+  }
+  size_t maps = 0;
+  for (size_t i = mark; i < c.n; i++)
+    maps += c.msgs[i].m.type == QUILT_DONET_MSG_BUFFER_MAP && c.msgs[i].to == 3;
+  /* 10 s: 10 maps at one a period, 5 at one per 2 s */
+  assert_true(maps >= 4 && maps <= 6);
+  quilt_donet_stats st;
+  quilt_donet_get_stats(a, &st);
+  assert_true(st.maps_skipped >= 4);
+
+  /* Segments it does not hold: maps every period again. */
+  for (uint32_t seg = 401; seg <= 420; seg++)
+    quilt_donet_segment_received(a, 0, seg, t0 + seg * 20 * MS_NS, t);
+  mark = c.n;
+  uint64_t t1 = t;
+  for (; t < t1 + 5 * S_NS; t += 250 * MS_NS) {
+    feed(a, 3, &ahead, t);
+    run_until(a, t);
+  }
+  maps = 0;
+  for (size_t i = mark; i < c.n; i++)
+    maps += c.msgs[i].m.type == QUILT_DONET_MSG_BUFFER_MAP && c.msgs[i].to == 3;
+  assert_true(maps >= 4);
+  quilt_donet_del(a);
+  cap_free(&c);
+}
+
 static void test_core_garbage(void **state) {
   (void)state;
   cap c;
@@ -1743,6 +1788,7 @@ int main(void) {
       cmocka_unit_test(test_core_starving),
       cmocka_unit_test(test_core_referrals_partners_first),
       cmocka_unit_test(test_core_local_maps),
+      cmocka_unit_test(test_core_maps_skip_ahead),
       cmocka_unit_test(test_sim_50_nodes),
       cmocka_unit_test(test_sim_continuity_vs_m),
   };
