@@ -333,7 +333,11 @@ static void tell_patch(quilt_bootstrap *b, const patch *p) {
     send_patch_info(b, p->members[i]);
 }
 
-/* Sends the table of primaries of `group` to every representative in it. */
+/* Sends the table of primaries of `group` to every primary in it.  A
+ * backup has no use for it (only the primary bridges), and one the server
+ * promotes is in the round that the promotion starts within 5 ms
+ * (patch_remove_member): sending it to the backups too made PEERS three
+ * times as large with three representatives a patch. */
 static void send_peers_group(quilt_bootstrap *b, uint32_t group) {
   uint32_t total = 0;
   for (uint32_t i = 0; i < b->npatch_slots; i++) {
@@ -369,8 +373,8 @@ static void send_peers_group(quilt_bootstrap *b, uint32_t group) {
       const patch *p = &b->patches[j];
       if (!p->used || p->group != group)
         continue;
-      for (uint32_t r = 0; r < p->nreps; r++)
-        send_msg(b, &b->hosts[p->reps[r]].addr, m);
+      if (p->nreps > 0)
+        send_msg(b, &b->hosts[p->reps[0]].addr, m);
     }
   } while (at < total);
 }
@@ -1420,9 +1424,19 @@ static int patch_add_member(quilt_bootstrap *b, uint32_t pslot,
   return 0;
 }
 
+/* How a host leaves its patch (patch_remove_member). */
+enum { GONE_LEFT, GONE_FAILED, GONE_MOVED };
+
 /* Removes a host from its patch; replaces it if it was a representative
- * and tells the patch.  `failed` counts it as a failover. */
-static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot, int failed,
+ * and tells the patch.  GONE_FAILED counts it as a failover.  A primary
+ * that left or failed is out of the table of primaries within 5 ms (what
+ * the overlay sends it is lost until then); one that moved to another
+ * patch (its region became known, its EUID changed) is alive, and waits
+ * for the next batch of changes: the patch it left misses the overlay's
+ * traffic that long and its new primary NACKs it, but a startup wave that
+ * moves every primary once costs one PEERS round per batch, not one per
+ * primary (with derived regions on king951, 10 MB of PEERS against 3). */
+static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot, int how,
                                 uint64_t now) {
   uint32_t pslot = b->hosts[hslot].patch;
   patch *p = &b->patches[pslot];
@@ -1459,11 +1473,11 @@ static void patch_remove_member(quilt_bootstrap *b, uint32_t hslot, int failed,
     return;
   fill_reps(b, p);
   p->epoch = next_epoch(b);
-  if (failed)
+  if (how == GONE_FAILED)
     b->ctr.failovers++;
   tell_patch(b, p);
   if (was_primary)
-    peers_changed(b, now, 1);
+    peers_changed(b, now, how != GONE_MOVED);
 }
 
 /* ---- hosts ---- */
@@ -1477,7 +1491,7 @@ static void host_remove(quilt_bootstrap *b, uint32_t slot, int failed,
                         uint64_t now) {
   host *h = &b->hosts[slot];
   if (h->patch != NO_SLOT)
-    patch_remove_member(b, slot, failed, now);
+    patch_remove_member(b, slot, failed ? GONE_FAILED : GONE_LEFT, now);
   grp *g = &b->groups[h->gslot];
   if (quilt_lm_forget(&g->lm, slot))
     g->lm_dirty = 1; /* a landmark that leaves is replaced in time */
@@ -1695,7 +1709,7 @@ static int on_hello(quilt_bootstrap *b, const quilt_msg *m,
     int same =
         quilt_rules_match(b->cfg.rules, &e, &mt) == 0 && same_key(&mt, cur);
     if (!same) {
-      patch_remove_member(b, slot, 0, now);
+      patch_remove_member(b, slot, GONE_MOVED, now);
       int rc = host_place(b, slot, 0, QUILT_ROLE_MEMBER, now);
       if (rc < 0) {
         host_remove(b, slot, 0, now);
@@ -1859,7 +1873,7 @@ static void region_move(quilt_bootstrap *b, uint32_t slot, uint32_t region,
                         uint64_t now) {
   host *h = &b->hosts[slot];
   uint32_t old = h->region;
-  patch_remove_member(b, slot, 0, now);
+  patch_remove_member(b, slot, GONE_MOVED, now);
   h->region = region;
   h->moved_ns = now ? now : 1;
   h->rep_acked = 0; /* until its heartbeats show its new role */

@@ -8,7 +8,7 @@
  * miss_limit heartbeats in a row is dropped, and a dropped representative
  * is replaced (the backup becomes primary, the best remaining member
  * becomes backup) and the patch is told.  The primaries of all patches form
- * the wide-area overlay; every representative is sent that table (PEERS)
+ * the wide-area overlay; every primary is sent that table (PEERS)
  * when it changes and now and then.  A heartbeat carries the host's EUID,
  * so a restarted server rebuilds its whole state from the next round of
  * heartbeats.
