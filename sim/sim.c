@@ -293,8 +293,8 @@ static void deliver_pkt(sim *s, uint32_t from, uint32_t to, pkt *p,
 static void net_send(sim *s, uint32_t from, const quilt_addr *to,
                      const uint8_t *buf, size_t len) {
   int data = is_data(buf, len);
-  if (len > 3 && (getenv("DBGWHOLE") ? (atoi(getenv("DBGWHOLE"))==1 ? s->now < s->p->warmup_ns : s->now > s->stream_end_ns) : (!s->p->stream || (s->now >= s->p->warmup_ns &&
-                                     s->now <= s->stream_end_ns)))) {
+  if (len > 3 && (!s->p->stream || (s->now >= s->p->warmup_ns &&
+                                     s->now <= s->stream_end_ns))) {
     s->type_bytes[buf[3]] += len; /* (a stream: while it runs) */
     if (buf[3] == QUILT_DONET_MSG_BUFFER_MAP)
       s->type_bytes[len < 40 ? 250 : 251] += len; /* partial / whole maps */
@@ -640,7 +640,7 @@ static int host_create(sim *s, uint32_t i) {
   } else {
     nc.euid.ipmc = 0; /* the Internet: no IPMC anywhere */
     nc.euid.domain = i + 1;
-    nc.euid.region = getenv("SRVREGION") ? 0 : h->region;
+    nc.euid.region = h->region; /* 0 unless kmedoid_regions */
   }
   nc.euid.rtt_us = (uint32_t)(2 * one_way_ns(s, i, s->n) / 1000);
   nc.euid.bw_kbps = (uint32_t)(h->uplink_bps / 1000);
@@ -918,9 +918,11 @@ static int internet_hosts(sim *s) {
   const quilt_sim_params *p = s->p;
   quilt_rng rng;
   quilt_rng_init(&rng, p->seed, 0x1E7);
-  int rc = internet_regions(s);
-  if (rc < 0)
-    return rc;
+  if (p->kmedoid_regions) {
+    int rc = internet_regions(s);
+    if (rc < 0)
+      return rc;
+  }
   uint32_t *idx = malloc((size_t)s->n * sizeof *idx);
   if (!idx)
     return QUILT_ERR_NOMEM;
@@ -1374,7 +1376,7 @@ void quilt_sim_params_default(quilt_sim_params *p) {
   p->message_interval_ns = 10 * NS_PER_MS;
   /* Long enough for the landmarks to be chosen and measured and the trees
    * built from them before the first publication. */
-  p->warmup_ns = (getenv("WARM") ? atoi(getenv("WARM")) : 6) * NS_PER_S;
+  p->warmup_ns = 6 * NS_PER_S;
   p->drain_max_ns = 60 * NS_PER_S;
   p->uplink_bps = 1000000000ULL;
   p->queue_bytes = 4u << 20;
@@ -1393,6 +1395,7 @@ void quilt_sim_params_internet(quilt_sim_params *p) {
   p->partners = 4;
   p->nat_share = 0.3;
   p->regions = 8;
+  p->warmup_ns = 12 * NS_PER_S;
 }
 
 /* The stream's numbers over the owed pairs (as count_pairs owes them). */

@@ -74,12 +74,19 @@ typedef struct quilt_sim_params {
    * used); nobody has IPMC; uplinks follow `uplinks` (quilt_sim_uplinks;
    * the bootstrap server's is uplink_bps) with a queue of QUILT_SIM_QUEUE_NS
    * of sending;
-   * nat_share of the hosts are behind a NAT, given the EUID's class; and
-   * each host's EUID region is its nearest of `regions` landmark hosts. */
+   * nat_share of the hosts are behind a NAT, given the EUID's class.  A
+   * host joins with EUID region 0 and the bootstrap server gives it the
+   * region of its nearest landmark from the RTTs it measures
+   * (lib/landmark.h); with kmedoid_regions the simulator hands out a
+   * region instead: each host's nearest, by the matrix's RTT, of `regions`
+   * hosts chosen by k-medoids over the whole matrix (an oracle, for
+   * comparison). */
   const quilt_matrix *matrix; /* borrowed; NULL: the data-centre model */
   int uplinks;                /* quilt_sim_uplinks */
   double nat_share;           /* hosts behind NAT, 0..1 */
-  uint32_t regions;           /* landmark hosts (k-medoids), 1..255 */
+  int kmedoid_regions;        /* 1: the simulator's regions, not the
+                                 server's */
+  uint32_t regions;           /* with kmedoid_regions: medoids, 1..255 */
   /* A stream (with a matrix, or alone): one publisher, a random public
    * host, publishes `messages` segments of payload_bytes every
    * message_interval_ns and is never churned; a (host, segment) pair is in
@@ -104,9 +111,11 @@ typedef enum quilt_sim_uplinks {
 #define QUILT_SIM_QUEUE_NS 1000000000ull
 
 /* The streaming settings of the Internet scenario: a 400 kbit/s stream of
- * 20 ms segments (1000 bytes) for 60 s, 10 s of playback delay (and a drain
- * of that + 2 s), M = 4, 30% of hosts behind NAT, 8 regions, planetlab
- * uplinks.  Sets those fields and the workload's, leaves the rest (the
+ * 20 ms segments (1000 bytes) for 60 s after a 12 s warm-up (the hosts
+ * join in the first 6 s; the landmarks are chosen and measured, the
+ * regions derived and the hosts moved to their region's patches well
+ * within it), 10 s of playback delay (and a drain of that + 2 s), M = 4,
+ * 30% of hosts behind NAT, regions from the server, planetlab uplinks.  Sets those fields and the workload's, leaves the rest (the
  * simulator also sets the node's and the server's Internet timers, see
  * docs/mesh.md). */
 void quilt_sim_params_internet(quilt_sim_params *p);

@@ -88,6 +88,15 @@ static void usage(FILE *out) {
           "                    30%% 1 Mbit/s)\n"
           "  --patch-max N     internet: quilt's mesh patches hold at most N\n"
           "                    hosts of a region (default 16)\n"
+          "  --regions R       internet: landmarks (the default: hosts join\n"
+          "                    without a region and the bootstrap server\n"
+          "                    derives it from the RTTs they measure to its\n"
+          "                    landmarks) or kmedoids (the simulator hands\n"
+          "                    each host its nearest of 8 medoids of the\n"
+          "                    matrix: an oracle, for comparison)\n"
+          "  --warmup-s S      internet: time from the first join to the\n"
+          "                    first segment (default 12; hosts join in\n"
+          "                    its first half)\n"
           "  --clusters FILE   topology: site,cluster,hosts rows\n"
           "  --site-rtt FILE   topology: site_a,site_b,rtt_ms rows\n"
           "  --rules FILE      rules file (default: the built-in rules)\n"
@@ -138,6 +147,8 @@ int quilt_cmd_sim(int argc, char **argv) {
   uint64_t partners = 4, patch_max = INTERNET_PATCH_MAX;
   int uplinks = QUILT_SIM_UPLINKS_PLANETLAB;
   double nat_share = 0.3;
+  uint64_t warmup_s = 12;
+  int kmedoids = 0;
   int internet_opt = 0;   /* an option only the internet scenario takes */
   int datacenter_opt = 0; /* one only the datacenter scenario takes */
   const char *rules_path = NULL, *json = NULL, *plot = NULL;
@@ -174,7 +185,8 @@ int quilt_cmd_sim(int argc, char **argv) {
         "--interval-ms", "--loss", "--clusters", "--site-rtt", "--rules",
         "--json",     "--plot",    "--restart-reps-ms", "--churn",
         "--matrix",   "--nat-share", "--rate", "--segment-ms", "--duration-s",
-        "--playback-s", "--partners", "--uplinks", "--patch-max"};
+        "--playback-s", "--partners", "--uplinks", "--patch-max",
+        "--regions",  "--warmup-s"};
     static const char *const bare[] = {"--help", "--fail-reps",
                                        "--restart-bootstrap"};
     int takes_value = -1;
@@ -318,6 +330,22 @@ int quilt_cmd_sim(int argc, char **argv) {
       if (cli_parse_u64(CMD, flag, val, 2, 4096, &patch_max) < 0)
         return QUILT_EXIT_USAGE;
       internet_opt = 1;
+    } else if (strcmp(flag, "--regions") == 0) {
+      if (strcmp(val, "landmarks") == 0)
+        kmedoids = 0;
+      else if (strcmp(val, "kmedoids") == 0)
+        kmedoids = 1;
+      else {
+        fprintf(stderr,
+                "%s: --regions: '%s' is not landmarks or kmedoids\n", CMD,
+                val);
+        return QUILT_EXIT_USAGE;
+      }
+      internet_opt = 1;
+    } else if (strcmp(flag, "--warmup-s") == 0) {
+      if (cli_parse_u64(CMD, flag, val, 1, 600, &warmup_s) < 0)
+        return QUILT_EXIT_USAGE;
+      internet_opt = 1;
     } else if (strcmp(flag, "--clusters") == 0) {
       clusters = val;
     } else if (strcmp(flag, "--site-rtt") == 0) {
@@ -344,8 +372,8 @@ int quilt_cmd_sim(int argc, char **argv) {
   if (!internet && internet_opt) {
     fprintf(stderr,
             "%s: --matrix, --nat-share, --rate, --segment-ms, --duration-s, "
-            "--playback-s, --partners, --uplinks and --patch-max are for the "
-            "internet scenario\n",
+            "--playback-s, --partners, --uplinks, --patch-max, --regions and "
+            "--warmup-s are for the internet scenario\n",
             CMD);
     return QUILT_EXIT_USAGE;
   }
@@ -410,6 +438,8 @@ int quilt_cmd_sim(int argc, char **argv) {
     p.partners = (uint32_t)partners;
     p.nat_share = nat_share;
     p.uplinks = uplinks;
+    p.kmedoid_regions = kmedoids;
+    p.warmup_ns = warmup_s * 1000000000ULL;
   }
   if (!have_seed) {
     struct timespec ts;
@@ -499,17 +529,18 @@ int quilt_cmd_sim(int argc, char **argv) {
     snprintf(churn, sizeof churn, ", churn %.3f", p.churn);
   if (internet)
     printf("quilt sim internet: %u hosts of %s, %.0f%% behind NAT; a "
-           "%llu kbit/s stream in %llu ms segments of %u bytes for %llu s, "
-           "playback delay %llu s, M = %u, %s uplinks, loss %.4f%s, seed "
-           "%llu\n",
+           "%llu kbit/s stream in %llu ms segments of %u bytes for %llu s "
+           "after %llu s of warm-up, playback delay %llu s, M = %u, %s "
+           "uplinks, regions from %s, loss %.4f%s, seed %llu\n",
            quilt_matrix_n(matrix), matrix_path, nat_share * 100,
            (unsigned long long)rate_kbps, (unsigned long long)segment_ms,
            p.payload_bytes, (unsigned long long)duration_s,
-           (unsigned long long)playback_s, p.partners,
+           (unsigned long long)warmup_s, (unsigned long long)playback_s,
+           p.partners,
            uplinks == QUILT_SIM_UPLINKS_RESIDENTIAL ? "residential"
                                                     : "planetlab",
-           p.loss_ppm / 1e6,
-           churn, (unsigned long long)p.seed);
+           kmedoids ? "k-medoids" : "landmarks", p.loss_ppm / 1e6, churn,
+           (unsigned long long)p.seed);
   else
     printf("quilt sim %s: %u hosts in %u clusters on %u sites, %u messages "
            "of %u bytes, loss %.4f%s%s%s%s, seed %llu\n",
