@@ -1313,6 +1313,39 @@ static void on_request(quilt_donet *d, partner *p,
 }
 
 static void pull(quilt_donet *d, uint64_t now);
+static void merge_bm(quilt_donet *d, partner *p, const quilt_donet_bitmap *b);
+
+static int partner_has(const partner *p, uint32_t seg);
+
+/* A segment that became available here from outside the mesh (published
+ * here, or bridged in by a representative) goes at once to up to push_max
+ * partners that do not show it [R]: pulled, it would wait for our next map
+ * and their next request, a round trip and half a map period, and every
+ * host below them as long.  The same partners each time (by slot), so
+ * that they are the stream's first hop and the others pull from them.
+ * Each is then taken to hold it: no map or request for it is needed. */
+static void push_local(quilt_donet *d, uint32_t seg) {
+  uint32_t sent = 0;
+  for (uint32_t k = 0; k < QUILT_DONET_MAX_PARTNERS && sent < d->cfg.push_max;
+       k++) {
+    partner *p = &d->p[k];
+    if (!p->used || partner_has(p, seg))
+      continue;
+    d->st.segs_sent++;
+    d->st.segs_pushed++;
+    p->segs_to++;
+    if (p->score_to < UINT32_MAX)
+      p->score_to++;
+    d->cb.send_segment(d->ctx, p->id, &p->addr, seg);
+    quilt_donet_bitmap one;
+    memset(&one, 0, sizeof one);
+    one.first = seg;
+    one.nbits = 1;
+    bitmap_set(&one, 0);
+    merge_bm(d, p, &one);
+    sent++;
+  }
+}
 
 /* A partner's holdings only grow, but for what slides out of its window
  * (the same window as ours), so a new map adds to the last one [R]: the
@@ -1505,8 +1538,10 @@ int quilt_donet_segment_received(quilt_donet *d, uint64_t from, uint32_t seg,
   }
   d->st.segs_received++;
   d->progress_ns = now;
-  if (from == 0)
+  if (from == 0) {
     d->local_ns = now;
+    push_local(d, seg);
+  }
   if (d->playing && seg >= d->play_start)
     report(d, seg, 1,
            seg < d->play_next ? QUILT_DONET_SEG_LATE : QUILT_DONET_SEG_IN_TIME,

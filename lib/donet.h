@@ -322,6 +322,9 @@ typedef struct quilt_donet_config {
   uint64_t playback_delay_ns; /* deadline = segment time + this */
 
   uint64_t bm_period_ns;       /* buffer map exchange period */
+  uint32_t push_max;           /* a segment from outside the mesh (the
+                                  driver's from = 0) is pushed at once to
+                                  this many partners; 0 = pull only [R] */
   uint64_t bm_keepalive_ns;    /* 0, or: a partner whose latest map shows
                                   all we hold (nothing to pull from us) is
                                   sent a map only this often, as a sign of
@@ -473,7 +476,9 @@ typedef struct quilt_donet_stats {
   uint64_t segs_received;         /* new segments */
   uint64_t segs_duplicate;        /* already held */
   uint64_t segs_stale;            /* older than the window */
-  uint64_t segs_sent;             /* sent to partners on request */
+  uint64_t segs_sent;             /* sent to partners (on request, or
+                                     pushed) */
+  uint64_t segs_pushed;           /* of which pushed (push_max) */
   uint64_t segs_unavailable;      /* requested but not held */
   uint64_t in_time, missed, late; /* playback outcomes */
   /* requests */

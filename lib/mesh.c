@@ -253,6 +253,17 @@ static int mesh_start(quilt_node *n, void **state,
    * made quilt's p90 about 0.45x mesh's instead of 0.55x, but its control
    * traffic higher than mesh's: docs/mesh.md.) */
   dc.local_bm_period_ns = ms->cfg.bm_period_ns / 2;
+  /* An entry point also pushes what it injects to a few partners: as many
+   * as a quarter of its uplink carries at the stream's rate (a
+   * representative relays the overlay with half of it; the rest serves
+   * its patch's pulls).  Ten Mbit/s and 400 kbit/s push to 5. */
+  uint64_t stream_bps = (uint64_t)dc.segment_bytes * 8u * 1000000000u /
+                        dc.segment_period_ns;
+  uint64_t push = stream_bps ? (uint64_t)nc->euid.bw_kbps * 1000u /
+                                   (4u * stream_bps)
+                             : 0;
+  dc.push_max = push > ms->cfg.partners_max ? ms->cfg.partners_max
+                                            : (uint32_t)push;
   dc.start_oldest = 1;
   /* Three buffer-map periods without a new segment: starving. */
   dc.starve_ns = 3 * ms->cfg.bm_period_ns;

@@ -1165,6 +1165,52 @@ static void test_core_maps_skip_ahead(void **state) {
   cap_free(&c);
 }
 
+static void set_push2(quilt_donet_config *c) { c->push_max = 2; }
+
+/* push_max: a segment from outside the mesh goes at once to two of the
+ * three partners (the same two each time), not to a partner whose map
+ * shows it; the others pull it. */
+static void test_core_push_local(void **state) {
+  (void)state;
+  cap c;
+  cap_init(&c);
+  const uint64_t t0 = 100 * S_NS;
+  quilt_donet *a = mk_cfg(&c, 2, QUILT_DONET_NAT_PUBLIC, t0, set_push2);
+  partner_with(a, &c, 3, QUILT_DONET_NAT_CONE, t0);
+  partner_with(a, &c, 4, QUILT_DONET_NAT_CONE, t0);
+  partner_with(a, &c, 5, QUILT_DONET_NAT_CONE, t0);
+  for (uint32_t seg = 1; seg <= 10; seg++)
+    quilt_donet_segment_received(a, 0, seg, t0 + seg * 20 * MS_NS, t0);
+  uint64_t to[6] = {0};
+  for (size_t i = 0; i < c.nsegs; i++)
+    if (c.segs[i].to < 6)
+      to[c.segs[i].to]++;
+  assert_int_equal(c.nsegs, 20);
+  assert_int_equal(to[3] + to[4] + to[5], 20);
+  assert_true(to[3] == 10 || to[3] == 0);
+  assert_true(to[4] == 10 || to[4] == 0);
+  assert_true(to[5] == 10 || to[5] == 0);
+  quilt_donet_stats st;
+  quilt_donet_get_stats(a, &st);
+  assert_int_equal(st.segs_pushed, 20);
+  /* A segment a pushed partner's map already shows is not pushed again:
+   * every partner shows 11, two get 12. */
+  quilt_donet_msg has11 = bm_msg(11, 1);
+  for (uint64_t id = 3; id <= 5; id++)
+    feed(a, id, &has11, t0);
+  size_t before = c.nsegs;
+  quilt_donet_segment_received(a, 0, 11, t0 + 11 * 20 * MS_NS, t0);
+  assert_int_equal(c.nsegs, before);
+  quilt_donet_segment_received(a, 0, 12, t0 + 12 * 20 * MS_NS, t0);
+  assert_int_equal(c.nsegs, before + 2);
+  /* A segment from a partner (pulled) is not pushed. */
+  before = c.nsegs;
+  quilt_donet_segment_received(a, 3, 13, t0 + 13 * 20 * MS_NS, t0);
+  assert_int_equal(c.nsegs, before);
+  quilt_donet_del(a);
+  cap_free(&c);
+}
+
 static void test_core_garbage(void **state) {
   (void)state;
   cap c;
@@ -1789,6 +1835,7 @@ int main(void) {
       cmocka_unit_test(test_core_referrals_partners_first),
       cmocka_unit_test(test_core_local_maps),
       cmocka_unit_test(test_core_maps_skip_ahead),
+      cmocka_unit_test(test_core_push_local),
       cmocka_unit_test(test_sim_50_nodes),
       cmocka_unit_test(test_sim_continuity_vs_m),
   };
