@@ -1721,7 +1721,10 @@ static void pull(quilt_donet *d, uint64_t now) {
  * stream exists every node "starves": the cost is a partner changed per
  * starve_ns, a few hundred bytes. */
 static void starve_check(quilt_donet *d, uint64_t now) {
-  if (!d->cfg.starve_ns || d->cfg.is_source || d->np == 0 ||
+  /* Never the last partner: a node with fewer than M partners looks for
+   * more anyway, and in a patch of two (a primary and its backup, before
+   * the stream) the last one was the only one it could have. */
+  if (!d->cfg.starve_ns || d->cfg.is_source || d->np <= 1 ||
       now < d->next_starve_ns ||
       sat_add(d->progress_ns, d->cfg.starve_ns) > now)
     return;
