@@ -9,8 +9,11 @@
  *     once, in order); a new segment is then given to the core
  *     (on_data).  The host core's send_all, for a message published here or
  *     bridged in from the overlay by a representative, means "this segment
- *     is now held here": a local source, never a push (DESIGN.md 3: DONet
- *     pulls).
+ *     is now held here": a local source.  DONet pulls (DESIGN.md 3), with
+ *     two pushes at the stream's entry points: a publisher that is not its
+ *     patch's primary sends each segment to the primary, which bridges it;
+ *     and an entry point sends what it injects to a few partners at once
+ *     (donet.h, push_max).  Everything else is pulled.
  *   - Repair is DONet's: a missing segment is pulled again from another
  *     partner before its deadline, so NACKs are not sent inside the patch
  *     and SESSION bursts are not sent to it (buffer maps say what is held).
@@ -65,7 +68,7 @@ void quilt_mesh_config_default(quilt_mesh_config *c) {
   c->segment_bytes = 1000;
   c->window_ns = 10 * NS_PER_S;
   c->playback_delay_ns = 10 * NS_PER_S;
-  c->partners = 4;
+  c->partners = 3;
   c->partners_max = 6;
   c->bm_period_ns = NS_PER_S;
   c->sched_period_ns = NS_PER_S;
@@ -246,13 +249,9 @@ static int mesh_start(quilt_node *n, void **state,
   dc.requests_max = rmax > ms->window ? ms->window : (uint32_t)rmax;
   dc.fetch_span = QUILT_DELIVERY_CATCHUP;
   dc.sched_on_bm = 1;
-  /* The stream's entry points (its publisher, a representative that
-   * bridges it in) advertise twice as often, the map in between carrying
-   * only the newest period's segments (donet.h): the first hop out of them
-   * waits a quarter of a period rather than a half.  (Three times as often
-   * made quilt's p90 about 0.45x mesh's instead of 0.55x, but its control
-   * traffic higher than mesh's: docs/mesh.md.) */
-  dc.local_bm_period_ns = ms->cfg.bm_period_ns / 2;
+  /* No faster maps at the entry points (donet.h, local_bm_period_ns): with
+   * the push below, they bought 1% of latency for 1% more control. */
+  dc.local_bm_period_ns = 0;
   /* An entry point also pushes what it injects to a few partners: as many
    * as a quarter of its uplink carries at the stream's rate (a
    * representative relays the overlay with half of it; the rest serves

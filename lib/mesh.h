@@ -38,8 +38,10 @@ typedef struct quilt_mesh_config {
 
 /* Defaults: a 400 kbit/s stream in 20 ms segments of 1000 bytes; a 10 s
  * window (500 segments) and a 10 s playback delay (DONet's buffer, PAPERS.md
- * 3.4); M = 4, at most 6 partners; buffer maps and scheduling every
- * second (PAPERS.md 3.4: 1 s, as Denacast). */
+ * 3.4); M = 3, at most 6 partners (DONet's M = 4 is for one mesh of
+ * hundreds of hosts; a Quilt patch holds a few nearby ones, fed at its
+ * primary: docs/mesh.md); buffer maps and scheduling every second
+ * (PAPERS.md 3.4: 1 s, as Denacast). */
 void quilt_mesh_config_default(quilt_mesh_config *c);
 
 /* Sets the profile host n's mesh uses from its next start (call before

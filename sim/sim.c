@@ -689,9 +689,10 @@ static int host_create(sim *s, uint32_t i) {
     mc.window_ns = p->playback_delay_ns;
     if (mc.window_ns / mc.segment_period_ns > QUILT_DONET_MAX_WINDOW)
       mc.window_ns = QUILT_DONET_MAX_WINDOW * mc.segment_period_ns;
-    mc.partners = p->partners;
-    /* Room for NAT'd hosts' requests: M + M/2, rounded up (6 at M = 4). */
-    mc.partners_max = 2 * p->partners;
+    mc.partners =
+        p->protocol == QUILT_SIM_MESH ? p->partners : p->patch_partners;
+    /* Room for NAT'd hosts' requests: twice M. */
+    mc.partners_max = 2 * mc.partners;
     if (mc.partners_max > QUILT_DONET_MAX_PARTNERS)
       mc.partners_max = QUILT_DONET_MAX_PARTNERS;
     rc = quilt_mesh_configure(h->node, &mc);
@@ -1393,6 +1394,7 @@ void quilt_sim_params_internet(quilt_sim_params *p) {
   p->playback_delay_ns = 10 * NS_PER_S;
   p->drain_max_ns = p->playback_delay_ns + 2 * NS_PER_S;
   p->partners = 4;
+  p->patch_partners = 3;
   p->nat_share = 0.3;
   p->regions = 8;
   p->warmup_ns = 12 * NS_PER_S;
@@ -1450,6 +1452,8 @@ int quilt_sim_run(const quilt_sim_params *p, quilt_sim_result *r, char *err,
       p->churn > 1 || p->nat_share < 0 || p->nat_share > 1 ||
       (p->stream && (p->message_interval_ns == 0 || p->partners == 0 ||
                      p->partners > QUILT_DONET_MAX_PARTNERS * 2 / 3 ||
+                     p->patch_partners == 0 ||
+                     p->patch_partners > QUILT_DONET_MAX_PARTNERS * 2 / 3 ||
                      p->playback_delay_ns == 0)) ||
       (p->matrix && p->protocol == QUILT_SIM_UNICAST)) {
     snprintf(err, errlen, "invalid simulation parameters");

@@ -92,10 +92,12 @@ typedef struct quilt_sim_params {
    * message_interval_ns and is never churned; a (host, segment) pair is in
    * time when the segment's first copy reaches the host by its time +
    * playback_delay_ns (the continuity index).  Mesh patches use this
-   * profile, with `partners` partners (M). */
+   * profile, with `partners` partners (M) in the mesh baseline and
+   * `patch_partners` in the patches of the other protocols. */
   int stream;
   uint64_t playback_delay_ns;
-  uint32_t partners;
+  uint32_t partners;       /* M of the mesh baseline (one mesh of all) */
+  uint32_t patch_partners; /* M in quilt's mesh patches (bounded, nearby) */
 } quilt_sim_params;
 
 /* Uplinks of the Internet hosts (docs/mesh.md); the publisher always has

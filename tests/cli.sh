@@ -122,6 +122,7 @@ expect 2 "must be a whole number of bytes" -- "$quilt" sim internet --rate 401 -
 expect 2 "--uplinks: 'fibre' is not planetlab or residential" -- "$quilt" sim internet --uplinks fibre
 expect 2 "--regions: 'oracle' is not landmarks or kmedoids" -- "$quilt" sim internet --regions oracle
 expect 2 "--warmup-s" -- "$quilt" sim internet --warmup-s 0
+expect 2 "--patch-partners" -- "$quilt" sim internet --patch-partners 0
 expect 2 "unicast is a data-centre baseline" -- "$quilt" sim internet --protocol unicast
 expect 2 "mesh is the internet scenario's baseline" -- "$quilt" sim datacenter --protocol mesh
 {

@@ -481,7 +481,7 @@ static void test_config(void **state) {
   quilt_mesh_config_default(&c);
   assert_int_equal(c.segment_period_ns, 20 * MS);
   assert_int_equal(c.window_ns, 10 * S);
-  assert_int_equal(c.partners, 4);
+  assert_int_equal(c.partners, 3); /* a patch's M (mesh.h) */
   quilt_node_config nc;
   quilt_node_config_default(&nc);
   nc.id = 1;

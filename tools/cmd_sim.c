@@ -82,7 +82,11 @@ static void usage(FILE *out) {
           "  --duration-s S    internet: length of the stream (default 60)\n"
           "  --playback-s S    internet: playback delay, a segment's deadline\n"
           "                    after its time (default 10)\n"
-          "  --partners M      internet: DONet partners per host (default 4)\n"
+          "  --partners M      internet: DONet partners per host of the mesh\n"
+          "                    baseline (default 4, the paper's)\n"
+          "  --patch-partners M  internet: partners per host in quilt's mesh\n"
+          "                    patches (default 3: at most --patch-max\n"
+          "                    nearby hosts, fed at their primary)\n"
           "  --uplinks U       internet: planetlab (10 Mbit/s each, the\n"
           "                    default) or residential (20%% 10, 50%% 2,\n"
           "                    30%% 1 Mbit/s)\n"
@@ -144,7 +148,7 @@ int quilt_cmd_sim(int argc, char **argv) {
   const char *scenario = NULL, *clusters = NULL, *site_rtt = NULL;
   const char *matrix_path = NULL;
   uint64_t rate_kbps = 400, segment_ms = 20, duration_s = 60, playback_s = 10;
-  uint64_t partners = 4, patch_max = INTERNET_PATCH_MAX;
+  uint64_t partners = 4, patch_partners = 3, patch_max = INTERNET_PATCH_MAX;
   int uplinks = QUILT_SIM_UPLINKS_PLANETLAB;
   double nat_share = 0.3;
   uint64_t warmup_s = 12;
@@ -185,7 +189,8 @@ int quilt_cmd_sim(int argc, char **argv) {
         "--interval-ms", "--loss", "--clusters", "--site-rtt", "--rules",
         "--json",     "--plot",    "--restart-reps-ms", "--churn",
         "--matrix",   "--nat-share", "--rate", "--segment-ms", "--duration-s",
-        "--playback-s", "--partners", "--uplinks", "--patch-max",
+        "--playback-s", "--partners", "--patch-partners", "--uplinks",
+        "--patch-max",
         "--regions",  "--warmup-s"};
     static const char *const bare[] = {"--help", "--fail-reps",
                                        "--restart-bootstrap"};
@@ -314,6 +319,10 @@ int quilt_cmd_sim(int argc, char **argv) {
       if (cli_parse_u64(CMD, flag, val, 1, 21, &partners) < 0)
         return QUILT_EXIT_USAGE;
       internet_opt = 1;
+    } else if (strcmp(flag, "--patch-partners") == 0) {
+      if (cli_parse_u64(CMD, flag, val, 1, 21, &patch_partners) < 0)
+        return QUILT_EXIT_USAGE;
+      internet_opt = 1;
     } else if (strcmp(flag, "--uplinks") == 0) {
       if (strcmp(val, "planetlab") == 0)
         uplinks = QUILT_SIM_UPLINKS_PLANETLAB;
@@ -372,8 +381,9 @@ int quilt_cmd_sim(int argc, char **argv) {
   if (!internet && internet_opt) {
     fprintf(stderr,
             "%s: --matrix, --nat-share, --rate, --segment-ms, --duration-s, "
-            "--playback-s, --partners, --uplinks, --patch-max, --regions and "
-            "--warmup-s are for the internet scenario\n",
+            "--playback-s, --partners, --patch-partners, --uplinks, "
+            "--patch-max, --regions and --warmup-s are for the internet "
+            "scenario\n",
             CMD);
     return QUILT_EXIT_USAGE;
   }
@@ -436,6 +446,7 @@ int quilt_cmd_sim(int argc, char **argv) {
     p.playback_delay_ns = playback_s * 1000000000ULL;
     p.drain_max_ns = p.playback_delay_ns + 2000000000ULL;
     p.partners = (uint32_t)partners;
+    p.patch_partners = (uint32_t)patch_partners;
     p.nat_share = nat_share;
     p.uplinks = uplinks;
     p.kmedoid_regions = kmedoids;
@@ -530,13 +541,14 @@ int quilt_cmd_sim(int argc, char **argv) {
   if (internet)
     printf("quilt sim internet: %u hosts of %s, %.0f%% behind NAT; a "
            "%llu kbit/s stream in %llu ms segments of %u bytes for %llu s "
-           "after %llu s of warm-up, playback delay %llu s, M = %u, %s "
-           "uplinks, regions from %s, loss %.4f%s, seed %llu\n",
+           "after %llu s of warm-up, playback delay %llu s, M = %u (%u in "
+           "quilt's patches), %s uplinks, regions from %s, loss %.4f%s, "
+           "seed %llu\n",
            quilt_matrix_n(matrix), matrix_path, nat_share * 100,
            (unsigned long long)rate_kbps, (unsigned long long)segment_ms,
            p.payload_bytes, (unsigned long long)duration_s,
            (unsigned long long)warmup_s, (unsigned long long)playback_s,
-           p.partners,
+           p.partners, p.patch_partners,
            uplinks == QUILT_SIM_UPLINKS_RESIDENTIAL ? "residential"
                                                     : "planetlab",
            kmedoids ? "k-medoids" : "landmarks", p.loss_ppm / 1e6, churn,
