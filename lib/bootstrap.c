@@ -122,6 +122,8 @@ typedef struct patch {
   int dirty;         /* listed in b->dirty: members changed */
   int wao_out;       /* taken out of the overlay trees after an ORPHAN named
                         its primary, until that primary is heard from */
+  int source;        /* its primary said the patch publishes (HEARTBEAT
+                        QUILT_HB_SOURCE): it roots an overlay tree */
   int region_listed; /* in b->rlist: 1; 2 while kept by a tick */
   uint64_t region_due_ns; /* when the region tick may look at it */
 } patch;
@@ -1197,8 +1199,11 @@ static void count_primaries(quilt_bootstrap *b) {
   }
 }
 
-/* The overlay trees follow the primaries: each patch with a working
- * primary roots one over its group's patches, in a group of at most
+/* The overlay trees follow the primaries: each source patch (one whose
+ * primary said it publishes) with a working primary roots one over its
+ * group's patches (a patch that never publishes needs none: with one
+ * stream over 60 patches, the other 59 trees were most of the TREE
+ * traffic), in a group of at most
  * wao_max_patches (the trees cost the server, and each primary, that many
  * views each; beyond it no one gets an overlay view, and primaries send
  * to each other directly).  O(patches) per tree. */
@@ -1208,7 +1213,7 @@ static void wao_settle(quilt_bootstrap *b, uint64_t now) {
     patch *p = &b->patches[ps];
     if (!p->used)
       continue;
-    if (p->nreps == 0 || p->wao_out ||
+    if (p->nreps == 0 || p->wao_out || !p->source ||
         b->groups[p->gslot].nprimaries > b->cfg.wao_max_patches) {
       tree_del(p->wao);
       p->wao = NULL;
@@ -2052,6 +2057,12 @@ static void after_hello(quilt_bootstrap *b, uint64_t id,
     p->wao_out = 0;
     b->wao_dirty = 1;
   }
+  if (hb && (hb->flags & QUILT_HB_SOURCE) && !p->source && p->nreps > 0 &&
+      p->reps[0] == slot) {
+    p->source = 1; /* for as long as the patch lives */
+    b->ctr.wao_sources++;
+    b->wao_dirty = 1;
+  }
 }
 
 /* The overlay tree `id` (QUILT_WIRE_TREE_WAO | root patch id) of group
@@ -2281,7 +2292,8 @@ static int tree_check(const quilt_bootstrap *b, const tree *tr, int wao,
       prim++;
       in += !p->wao_out;
     }
-    if (op->nreps > 0 && !op->wao_out && prim <= b->cfg.wao_max_patches)
+    if (op->nreps > 0 && !op->wao_out && op->source &&
+        prim <= b->cfg.wao_max_patches)
       want = in;
     if (tr && tr->t && node_of(b, tr, owner) != 0) {
       snprintf(err, errlen, "%s %u: not the root", what, oid);

@@ -44,6 +44,9 @@
  * for 30 s or more: RFC 4787 REQ-5). */
 #define QUILT_NODE_PUNCH_INTERVAL_NS (15000 * NS_PER_MS)
 #define QUILT_NODE_PUNCH_RETRY_NS (1000 * NS_PER_MS)
+/* A primary says its patch is a source (HEARTBEAT flags) this long after
+ * it last sent one of the patch's messages onto the overlay. */
+#define QUILT_NODE_SOURCE_HOLD_NS (60000 * NS_PER_MS)
 /* Landmarks are pinged this often; the smallest RTT seen is kept (queueing
  * only ever adds to a sample). */
 #define QUILT_NODE_LM_PING_NS (5000 * NS_PER_MS)
@@ -125,6 +128,8 @@ struct quilt_node {
   uint32_t lm_rtt_us[QUILT_WIRE_MAX_LANDMARKS];
   uint64_t lm_due_ns;   /* next PINGs */
   uint64_t lm_full_ns;  /* next PINGs to every landmark */
+  uint64_t source_until_ns;  /* a primary whose patch published onto the
+                                overlay: its heartbeats say so till then */
   uint64_t catchup_until_ns; /* till then, a first contact with an origin
                                 recovers all it can (quilt__node_catch_up) */
   int lm_reported;      /* the full vector went out in a heartbeat */
@@ -392,6 +397,7 @@ static void ann_fire(quilt_node *n, announcer *a, int wao, uint64_t now) {
 
 static void touch_own_patch_origins(quilt_node *n, uint64_t now);
 static void paged_reset(paged *t);
+static void send_heartbeat(quilt_node *n, uint64_t now);
 
 /* ---- NACK scheduling ---- */
 
@@ -589,6 +595,17 @@ static void forward_to_overlay(quilt_node *n, const quilt_msg_data *d,
   size_t len = encode_forwarded(n, d);
   if (!len)
     return;
+  /* The server keeps an overlay tree rooted at a primary only while its
+   * patch publishes (QUILT_HB_SOURCE): the first message in a while is
+   * told at once, so that the tree is there for the next ones. */
+  int was_source = now < n->source_until_ns;
+  n->source_until_ns = now + QUILT_NODE_SOURCE_HOLD_NS;
+  if (!was_source) {
+    send_heartbeat(n, now);
+    len = encode_forwarded(n, d); /* n->buf held the heartbeat */
+    if (!len)
+      return;
+  }
   const struct wao_view *w = wao_view_of(n, n->pi.patch_id);
   if (w)
     n->ctr.forwarded += send_to_wao_tree(n, w, n->buf, len, NULL);
@@ -729,13 +746,15 @@ static void send_join(quilt_node *n) {
     quilt__node_send(n, &n->cfg.bootstrap, n->buf, len);
 }
 
-static void send_heartbeat(quilt_node *n) {
+static void send_heartbeat(quilt_node *n, uint64_t now) {
   quilt_msg m;
   msg_init(n, &m, QUILT_MSG_HEARTBEAT);
   m.u.heartbeat.addr = n->cfg.addr;
   m.u.heartbeat.euid = n->cfg.euid;
   m.u.heartbeat.patch_id = n->joined ? n->pi.patch_id : 0;
   m.u.heartbeat.role = (uint8_t)quilt__node_role(n);
+  if (is_primary(n) && now < n->source_until_ns)
+    m.u.heartbeat.flags = QUILT_HB_SOURCE;
   m.u.heartbeat.epoch = n->joined ? n->pi.epoch : 0;
   m.u.heartbeat.lm_epoch = n->lm.epoch;
   m.u.heartbeat.nrtt = n->lm.count;
@@ -1514,7 +1533,7 @@ void quilt_node_handle_expiry(quilt_node *n, uint64_t now) {
     return;
   if (n->ctl_due_ns <= now) {
     if (n->joined) {
-      send_heartbeat(n);
+      send_heartbeat(n, now);
       n->ctl_due_ns = now + heartbeat_ns(n);
     } else {
       send_join(n);

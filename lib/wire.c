@@ -24,7 +24,7 @@
 #define WIRE_JOIN_LEN (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 1)
 #define WIRE_PATCH_INFO_FIXED (4 + 1 + 1 + 4 + WIRE_ADDR_LEN + 2 + 1)
 #define WIRE_HEARTBEAT_FIXED                                                   \
-  (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 4 + 1 + 4 + 4 + 1)
+  (WIRE_ADDR_LEN + QUILT_EUID_WIRE_LEN + 4 + 1 + 1 + 4 + 4 + 1)
 #define WIRE_PING_LEN 8
 #define WIRE_LANDMARKS_FIXED (4 + 1)
 #define WIRE_TREE_FIXED (8 + 4 + 4 + WIRE_NODE_LEN + WIRE_NODE_LEN + 1 + 1)
@@ -185,12 +185,14 @@ static int decode_heartbeat(wire_reader *r, quilt_msg_heartbeat *hb) {
     return rc;
   hb->patch_id = get_u32(r);
   hb->role = get_u8(r);
+  hb->flags = get_u8(r);
   hb->epoch = get_u32(r);
   hb->lm_epoch = get_u32(r);
   hb->nrtt = get_u8(r);
   if (r->short_read)
     return QUILT_ERR_TRUNCATED;
-  if (hb->role > QUILT_ROLE_BACKUP || hb->nrtt > QUILT_WIRE_MAX_LANDMARKS)
+  if (hb->role > QUILT_ROLE_BACKUP || hb->nrtt > QUILT_WIRE_MAX_LANDMARKS ||
+      (hb->flags & ~QUILT_HB_FLAGS_KNOWN) != 0)
     return QUILT_ERR_MALFORMED;
   for (unsigned i = 0; i < hb->nrtt; i++)
     hb->rtt_us[i] = get_u32(r);
@@ -509,6 +511,7 @@ static int check_msg(const quilt_msg *m, size_t *body_len) {
   }
   case QUILT_MSG_HEARTBEAT:
     if (m->u.heartbeat.role > QUILT_ROLE_BACKUP ||
+        (m->u.heartbeat.flags & ~QUILT_HB_FLAGS_KNOWN) != 0 ||
         !euid_ok(&m->u.heartbeat.euid) ||
         m->u.heartbeat.nrtt > QUILT_WIRE_MAX_LANDMARKS)
       return QUILT_ERR_INVAL;
@@ -612,6 +615,7 @@ static void encode_body(wire_writer *w, const quilt_msg *m) {
     put_euid(w, &m->u.heartbeat.euid);
     put_u32(w, m->u.heartbeat.patch_id);
     put_u8(w, m->u.heartbeat.role);
+    put_u8(w, m->u.heartbeat.flags);
     put_u32(w, m->u.heartbeat.epoch);
     put_u32(w, m->u.heartbeat.lm_epoch);
     put_u8(w, m->u.heartbeat.nrtt);
@@ -816,6 +820,7 @@ int quilt_msg_equal(const quilt_msg *a, const quilt_msg *b) {
            quilt_euid_equal(&a->u.heartbeat.euid, &b->u.heartbeat.euid) &&
            a->u.heartbeat.patch_id == b->u.heartbeat.patch_id &&
            a->u.heartbeat.role == b->u.heartbeat.role &&
+           a->u.heartbeat.flags == b->u.heartbeat.flags &&
            a->u.heartbeat.epoch == b->u.heartbeat.epoch &&
            a->u.heartbeat.lm_epoch == b->u.heartbeat.lm_epoch &&
            a->u.heartbeat.nrtt == b->u.heartbeat.nrtt &&

@@ -26,7 +26,7 @@
 #include "euid.h"
 
 #define QUILT_WIRE_MAGIC 0x514Cu /* "QL" */
-#define QUILT_WIRE_VERSION 2
+#define QUILT_WIRE_VERSION 3
 #define QUILT_WIRE_HEADER_LEN 16
 /* Largest datagram Quilt sends or accepts: fits a 1500-byte Ethernet MTU
  * with IPv4/IPv6 and UDP headers to spare. */
@@ -118,6 +118,7 @@ typedef struct quilt_msg_heartbeat {
   quilt_euid euid;
   uint32_t patch_id; /* the patch the host believes it is in, 0 = none */
   uint8_t role;      /* the role it believes it holds */
+  uint8_t flags;     /* QUILT_HB_* */
   uint32_t epoch;    /* epoch of its latest PATCH_INFO, so the server sees
                         a host that missed a change */
   uint32_t lm_epoch; /* epoch of the LANDMARKS the RTTs below answer */
@@ -125,6 +126,12 @@ typedef struct quilt_msg_heartbeat {
   uint32_t rtt_us[QUILT_WIRE_MAX_LANDMARKS]; /* RTT to landmark i, in us, or
                                                 QUILT_WIRE_RTT_UNKNOWN */
 } quilt_msg_heartbeat;
+
+/* HEARTBEAT flags; the other bits must be 0. */
+#define QUILT_HB_SOURCE 0x01u /* a primary whose patch has published onto
+                                 the overlay lately: it needs an overlay
+                                 tree rooted at it */
+#define QUILT_HB_FLAGS_KNOWN QUILT_HB_SOURCE
 
 /* PING / PONG: a PONG echoes the PING's token (the sender's clock, say). */
 typedef struct quilt_msg_ping {

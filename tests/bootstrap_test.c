@@ -98,6 +98,9 @@ typedef struct fx {
   unsigned undecodable, to_nobody, epoch_went_back;
   uint32_t group;
   int rtts; /* hosts measure and report landmark RTTs */
+  int silent_sources; /* primaries do not say their patch publishes (by
+                         default they do, QUILT_HB_SOURCE, so that every
+                         patch roots an overlay tree) */
   /* Region moves, as run_until saw them (one entry per move). */
   uint64_t moves_seen;
   unsigned most_moves_per_event;
@@ -307,6 +310,8 @@ static int heartbeat(fx *f, bhost *h) {
   m.u.heartbeat.euid = h->euid;
   m.u.heartbeat.patch_id = h->patch;
   m.u.heartbeat.role = h->role;
+  if (h->role == QUILT_ROLE_PRIMARY && !f->silent_sources)
+    m.u.heartbeat.flags = QUILT_HB_SOURCE;
   m.u.heartbeat.epoch = h->epoch;
   m.u.heartbeat.lm_epoch = h->lm.epoch;
   m.u.heartbeat.nrtt = h->lm.count;
@@ -1938,6 +1943,58 @@ static void test_orphan(void **state) {
   fx_del(f);
 }
 
+/* Only a source patch roots an overlay tree: with no primary saying its
+ * patch publishes there is none; once one says so (QUILT_HB_SOURCE), the
+ * tree rooted at its patch spans every primary, and no other tree exists;
+ * it stays while the patch lives. */
+static void test_wao_sources_only(void **state) {
+  (void)state;
+  fx *f = fx_rtts(quilt_rules_default_text());
+  f->silent_sources = 1;
+  enum { P = 5 };
+  bhost *prim[P];
+  for (int d = 0; d < P; d++) {
+    prim[d] = add_at(f, 100 + (uint64_t)d, lan(1 + (uint32_t)d), d * 3000, 0);
+    join_ok(f, prim[d]);
+  }
+  run_until(f, f->now + 3000 * MS);
+  uint64_t par;
+  for (int d = 0; d < P; d++) {
+    assert_int_equal(prim[d]->role, QUILT_ROLE_PRIMARY);
+    assert_int_equal(prim[d]->nwao, 0);
+    assert_int_equal(quilt_bootstrap_tree_parent(
+                         f->b, QUILT_WIRE_TREE_WAO | prim[d]->patch,
+                         prim[d]->id, &par),
+                     QUILT_ERR_NOT_FOUND);
+  }
+  assert_int_equal(counters(f).wao_sources, 0);
+
+  /* prim[2]'s patch starts publishing. */
+  f->silent_sources = 0;
+  assert_int_equal(heartbeat(f, prim[2]), 0);
+  f->silent_sources = 1;
+  run_until(f, f->now + 2000 * MS);
+  assert_int_equal(counters(f).wao_sources, 1);
+  uint32_t t = QUILT_WIRE_TREE_WAO | prim[2]->patch;
+  for (int d = 0; d < P; d++) {
+    assert_int_equal(prim[d]->nwao, 1);
+    assert_int_equal(prim[d]->wao[0].tree, t);
+    assert_int_equal(
+        quilt_bootstrap_tree_parent(f->b, t, prim[d]->id, &par) == 0, 1);
+    if (d != 2)
+      assert_int_equal(quilt_bootstrap_tree_parent(
+                           f->b, QUILT_WIRE_TREE_WAO | prim[d]->patch,
+                           prim[d]->id, &par),
+                       QUILT_ERR_NOT_FOUND);
+  }
+  /* Its later heartbeats without the flag do not take the tree away. */
+  run_until(f, f->now + 3000 * MS);
+  assert_int_equal(quilt_bootstrap_tree_parent(f->b, t, prim[0]->id, &par), 0);
+  char why[256];
+  assert_int_equal(quilt_bootstrap_check(f->b, why, sizeof why), 0);
+  fx_del(f);
+}
+
 /* ORPHAN in an overlay tree: the patch whose primary was named is out of
  * every overlay tree of the group (its own too) until that primary
  * heartbeats again. */
@@ -2608,6 +2665,7 @@ int main(void) {
       cmocka_unit_test(test_est),
       cmocka_unit_test(test_tree_patch),
       cmocka_unit_test(test_wao_tree),
+      cmocka_unit_test(test_wao_sources_only),
       cmocka_unit_test(test_tree_member_expiry),
       cmocka_unit_test(test_orphan),
       cmocka_unit_test(test_wao_orphan),

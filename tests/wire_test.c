@@ -94,6 +94,7 @@ static void make_sample(quilt_msg *m, unsigned type, int maximal) {
     hb->euid = rnd_euid();
     hb->patch_id = maximal ? UINT32_MAX : 7;
     hb->role = maximal ? QUILT_ROLE_BACKUP : QUILT_ROLE_MEMBER;
+    hb->flags = maximal ? QUILT_HB_SOURCE : 0;
     hb->epoch = maximal ? UINT32_MAX : 3;
     hb->lm_epoch = maximal ? UINT32_MAX : 2;
     hb->nrtt = maximal ? QUILT_WIRE_MAX_LANDMARKS : 3;
@@ -302,7 +303,7 @@ static void test_roundtrip_typical(void **state) {
 static void test_roundtrip_max(void **state) {
   check_roundtrip(QUILT_MSG_JOIN, 1, 43);
   check_roundtrip(QUILT_MSG_PATCH_INFO, 1, 147);
-  check_roundtrip(QUILT_MSG_HEARTBEAT, 1, 120);
+  check_roundtrip(QUILT_MSG_HEARTBEAT, 1, 121);
   check_roundtrip(QUILT_MSG_LEAVE, 1, 16);
   check_roundtrip(QUILT_MSG_REJOIN, 1, 16);
   check_roundtrip(QUILT_MSG_PEERS, 1, 1177);
@@ -319,7 +320,7 @@ static void test_roundtrip_max(void **state) {
 
 /* Typical sizes of the variable-length new messages (docs/wire.md). */
 static void test_roundtrip_typical_sizes(void **state) {
-  check_roundtrip(QUILT_MSG_HEARTBEAT, 0, 16 + 40 + 3 * 4);
+  check_roundtrip(QUILT_MSG_HEARTBEAT, 0, 16 + 41 + 3 * 4);
   check_roundtrip(QUILT_MSG_PING, 0, 24);
   check_roundtrip(QUILT_MSG_PONG, 0, 24);
   check_roundtrip(QUILT_MSG_LANDMARKS, 0, 16 + 5 + 4 * 14);
@@ -410,7 +411,7 @@ static void test_roundtrip_empty_lists(void **state) {
   make_sample(&m, QUILT_MSG_HEARTBEAT, 0);
   m.u.heartbeat.nrtt = 0;
   n = quilt_wire_encode(&m, buf, sizeof buf);
-  assert_int_equal(n, 16 + 40);
+  assert_int_equal(n, 16 + 41);
   assert_int_equal(decode_exact(&d, buf, (size_t)n, NULL), 0);
   assert_true(quilt_msg_equal(&m, &d));
 
@@ -426,7 +427,7 @@ static void test_data_golden(void **state) {
   static const uint8_t payload[3] = {'a', 'b', 'c'};
   static const uint8_t golden[] = {
       0x51, 0x4C,                                     /* magic "QL" */
-      0x02,                                           /* version */
+      0x03,                                           /* version */
       0x07,                                           /* type DATA */
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* sender */
       0xA1, 0xB2, 0xC3, 0xD4,                         /* group */
@@ -467,7 +468,7 @@ static void test_data_golden(void **state) {
 /* Byte for byte as docs/wire.md lays it out. */
 static void test_tree_golden(void **state) {
   static const uint8_t golden[] = {
-      0x51, 0x4C, 0x02, 0x0E,                         /* "QL", v2, TREE */
+      0x51, 0x4C, 0x03, 0x0E,                         /* "QL", v3, TREE */
       0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, /* sender */
       0xA1, 0xB2, 0xC3, 0xD4,                         /* group */
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x0E, /* to 14 */
@@ -511,10 +512,10 @@ static void test_tree_golden(void **state) {
   assert_true(quilt_msg_equal(&m, &d));
 }
 
-/* The landmark fields come after the old 35-byte body. */
+/* Version 3: the flags after the role; the landmark fields after them. */
 static void test_heartbeat_golden(void **state) {
   static const uint8_t golden[] = {
-      0x51, 0x4C, 0x02, 0x03,                         /* "QL", v2, HEARTBEAT */
+      0x51, 0x4C, 0x03, 0x03,                         /* "QL", v3, HEARTBEAT */
       0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2A, /* sender 42 */
       0x00, 0x00, 0x00, 0x07,                         /* group */
       0x7F, 0x00, 0x00, 0x01, 0x1B, 0x58,             /* 127.0.0.1:7000 */
@@ -525,6 +526,7 @@ static void test_heartbeat_golden(void **state) {
       0x00, 0x00, 0x00, 0x05,                         /* euid bw_kbps 5 */
       0x00, 0x00, 0x00, 0x09,                         /* patch_id 9 */
       0x01,                                           /* role primary */
+      0x01,                                           /* flags: SOURCE */
       0x00, 0x00, 0x00, 0x04,                         /* epoch 4 */
       0x00, 0x00, 0x00, 0x06,                         /* lm_epoch 6 */
       0x02,                                           /* nrtt */
@@ -545,6 +547,7 @@ static void test_heartbeat_golden(void **state) {
   m.u.heartbeat.euid.bw_kbps = 5;
   m.u.heartbeat.patch_id = 9;
   m.u.heartbeat.role = QUILT_ROLE_PRIMARY;
+  m.u.heartbeat.flags = QUILT_HB_SOURCE;
   m.u.heartbeat.epoch = 4;
   m.u.heartbeat.lm_epoch = 6;
   m.u.heartbeat.nrtt = 2;
@@ -559,8 +562,15 @@ static void test_heartbeat_golden(void **state) {
   assert_true(quilt_msg_equal(&m, &d));
 
   /* A heartbeat of the layout before the landmark fields (35-byte body) is
-   * now short by lm_epoch and nrtt. */
+   * short. */
   assert_int_equal(quilt_wire_decode(&d, golden, 16 + 35), QUILT_ERR_TRUNCATED);
+  /* Unknown flags are refused. */
+  uint8_t bad[sizeof golden];
+  memcpy(bad, golden, sizeof bad);
+  bad[16 + 31] = 0x02;
+  assert_int_equal(quilt_wire_decode(&d, bad, sizeof bad), QUILT_ERR_MALFORMED);
+  m.u.heartbeat.flags = 0x80;
+  assert_true(quilt_wire_encode(&m, buf, sizeof buf) < 0);
 }
 
 /* A valid datagram cut anywhere is TRUNCATED: the header is checked only
@@ -704,11 +714,11 @@ static void join_reserved_bad(uint8_t *b) { b[OFF_BODY + 9] = 1; }
 static void hb_role_3(uint8_t *b) { b[OFF_BODY + 30] = 3; }
 static void hb_nat_bad(uint8_t *b) { b[OFF_BODY + 6] = 0xFF; }
 static void hb_nrtt_17(uint8_t *b) {
-  b[OFF_BODY + 39] = QUILT_WIRE_MAX_LANDMARKS + 1;
+  b[OFF_BODY + 40] = QUILT_WIRE_MAX_LANDMARKS + 1;
 }
-static void hb_nrtt_255(uint8_t *b) { b[OFF_BODY + 39] = 0xFF; }
-static void hb_nrtt_short(uint8_t *b) { b[OFF_BODY + 39] = 2; }
-static void hb_nrtt_long(uint8_t *b) { b[OFF_BODY + 39] = 4; }
+static void hb_nrtt_255(uint8_t *b) { b[OFF_BODY + 40] = 0xFF; }
+static void hb_nrtt_short(uint8_t *b) { b[OFF_BODY + 40] = 2; }
+static void hb_nrtt_long(uint8_t *b) { b[OFF_BODY + 40] = 4; }
 static void lm_count_17(uint8_t *b) {
   b[OFF_BODY + 4] = QUILT_WIRE_MAX_LANDMARKS + 1;
 }
