@@ -1267,6 +1267,21 @@ static int is_rep(const patch *p, uint32_t slot) {
   return role_of(p, slot) != QUILT_ROLE_MEMBER;
 }
 
+/* Whether others can reach the host first (no NAT, or a full-cone one). */
+static int reachable(const host *h) {
+  return h->euid.nat == QUILT_NAT_NONE || h->euid.nat == QUILT_NAT_FULL_CONE;
+}
+
+/* Whether host a is so much better a primary than b that b should step
+ * down: reachable where b is not, or, as reachable, twice its uplink.  The
+ * margin keeps measurement noise from moving a primary, and bounds the
+ * moves of a patch to a few (the uplink doubles each time). */
+static int much_better(const host *a, const host *b) {
+  if (reachable(a) != reachable(b))
+    return reachable(a);
+  return a->euid.bw_kbps / 2 >= b->euid.bw_kbps && a->euid.bw_kbps > 0;
+}
+
 /* Fills the patch's representative slots from its best members.  Returns
  * the number added. */
 static uint32_t fill_reps(quilt_bootstrap *b, patch *p) {
@@ -1507,6 +1522,46 @@ static void host_remove(quilt_bootstrap *b, uint32_t slot, int failed,
   b->nhosts--;
 }
 
+/* A newcomer much better than the patch's primary (much_better) takes its
+ * place: the patch keeps its first hosts as representatives while nothing
+ * is wrong, and with residential uplinks those were 1 Mbit/s hosts, or
+ * hosts behind NATs that members cannot reach first, a third of the time.
+ * The old primary becomes the first backup, the last backup a member;
+ * every member is told (the newcomer by the caller, as always after
+ * host_place), and every primary within 5 ms (the old one stops bridging
+ * at once).  A primary kept from before a restart of the server
+ * (claimed) is left alone. */
+static void promote_if_better(quilt_bootstrap *b, patch *p, uint32_t slot,
+                              uint64_t now) {
+  if (p->nreps == 0 || p->reps[0] == slot ||
+      b->hosts[p->reps[0]].claimed ||
+      !much_better(&b->hosts[slot], &b->hosts[p->reps[0]]))
+    return;
+  uint32_t k = b->cfg.reps_per_patch;
+  uint32_t keep[QUILT_BOOTSTRAP_MAX_REPS];
+  uint32_t n = 0;
+  keep[n++] = slot;
+  for (uint32_t i = 0; i < p->nreps && n < k; i++)
+    if (p->reps[i] != slot)
+      keep[n++] = p->reps[i];
+  for (uint32_t i = 0; i < p->nreps; i++) {
+    int stays = 0;
+    for (uint32_t j = 0; j < n; j++)
+      stays |= keep[j] == p->reps[i];
+    if (!stays)
+      b->hosts[p->reps[i]].rep_acked = 0; /* now a member */
+  }
+  b->hosts[slot].rep_acked = 0; /* until its heartbeats show its role */
+  memcpy(p->reps, keep, n * sizeof keep[0]);
+  p->nreps = n;
+  p->epoch = next_epoch(b);
+  b->ctr.promotions++;
+  for (uint32_t i = 0; i < p->nmembers; i++)
+    if (p->members[i] != slot) /* the caller answers the newcomer */
+      send_patch_info(b, p->members[i]);
+  peers_changed(b, now, 1);
+}
+
 /* Puts an admitted host into the patch its EUID maps to.  Returns 0 or a
  * negative code (no rule matched, patch limit).  The hints are what the
  * host believes (from its heartbeat), used when the server rebuilds its
@@ -1583,6 +1638,7 @@ static int host_place(quilt_bootstrap *b, uint32_t slot, uint32_t patch_hint,
     if (!had_primary)
       peers_changed(b, now, 0);
   }
+  promote_if_better(b, p, slot, now);
   return 0;
 }
 

@@ -224,6 +224,9 @@ typedef struct quilt_bootstrap_counters {
   uint64_t tree_msgs;    /* TREE messages sent */
   uint64_t landmark_changes; /* new landmark lists (epochs) */
   uint64_t region_moves;     /* hosts moved to the patch of their region */
+  uint64_t promotions;       /* newcomers made primary in place of a much
+                                worse one (reachable where it is not, or
+                                twice its uplink) */
   uint64_t wao_sources;      /* patches that became sources (an overlay
                                 tree rooted at each) */
   uint64_t region_rekeys;    /* patches given a region whole (no one moved) */

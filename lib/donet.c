@@ -1723,7 +1723,8 @@ static void pull(quilt_donet *d, uint64_t now) {
 static void starve_check(quilt_donet *d, uint64_t now) {
   /* Never the last partner: a node with fewer than M partners looks for
    * more anyway, and in a patch of two (a primary and its backup, before
-   * the stream) the last one was the only one it could have. */
+   * the stream) the last one was the only one it could have.  Nor when
+   * no one else is there to ask (below). */
   if (!d->cfg.starve_ns || d->cfg.is_source || d->np <= 1 ||
       now < d->next_starve_ns ||
       sat_add(d->progress_ns, d->cfg.starve_ns) > now)
@@ -1746,6 +1747,14 @@ static void starve_check(quilt_donet *d, uint64_t now) {
   }
   d->next_starve_ns = sat_add(now, d->cfg.starve_ns);
   if (worst < 0)
+    return;
+  /* Only if there is someone else to ask: in a patch of three whose
+   * members are all partners already, a drop (with its back-off) only cut
+   * the members off their primary when the stream came. */
+  int other = 0;
+  for (uint32_t i = 0; i < d->nmc && !other; i++)
+    other = eligible_candidate(d, &d->mc[i], NULL, now);
+  if (!other)
     return;
   uint64_t id = d->p[worst].id;
   quilt_addr addr = d->p[worst].addr;

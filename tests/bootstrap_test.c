@@ -999,6 +999,52 @@ static void test_primary_failover(void **state) {
   assert_int_equal(counters(f).failovers, 2);
 }
 
+/* A newcomer much better than the primary takes its place: reachable
+ * where the primary is behind a filtering NAT, or, as reachable, twice its
+ * uplink.  The old primary becomes the backup, the old backup a member;
+ * members are told, the primaries within 5 ms.  A slightly better one
+ * changes nothing. */
+static void test_promote_much_better(void **state) {
+  fx *f = *state;
+  bhost *a = add_host(f, 1, wan(8)); /* port-restricted, 20 Mbit/s */
+  bhost *b = add_host(f, 2, wan(8));
+  bhost *c = add_host(f, 3, wan(8));
+  join_ok(f, a);
+  join_ok(f, b);
+  join_ok(f, c);
+  run_until(f, T0 + 500 * MS);
+  assert_int_equal(a->role, QUILT_ROLE_PRIMARY);
+  assert_int_equal(b->role, QUILT_ROLE_BACKUP);
+  uint32_t epoch = a->epoch;
+  bhost *d = add_host(f, 4, wan(8));
+  d->euid.nat = QUILT_NAT_FULL_CONE; /* reachable */
+  join_ok(f, d);
+  assert_int_equal(counters(f).promotions, 1);
+  assert_int_equal(d->role, QUILT_ROLE_PRIMARY);
+  assert_int_equal(a->role, QUILT_ROLE_BACKUP);
+  assert_int_equal(b->role, QUILT_ROLE_MEMBER);
+  assert_true(c->epoch > epoch); /* told */
+  assert_int_equal(c->reps[0], d->id);
+  run_until(f, f->now + 6 * MS);
+  const bhost *prim[] = {d};
+  expect_peers(f, d, 1, prim);
+  /* Reachable too, and twice d's uplink: promoted; 1.5 times: not. */
+  bhost *e = add_host(f, 5, wan(8));
+  e->euid.nat = QUILT_NAT_NONE;
+  e->euid.bw_kbps = 30000;
+  join_ok(f, e);
+  assert_int_equal(d->role, QUILT_ROLE_PRIMARY);
+  bhost *g = add_host(f, 6, wan(8));
+  g->euid.nat = QUILT_NAT_NONE;
+  g->euid.bw_kbps = 40000;
+  join_ok(f, g);
+  assert_int_equal(g->role, QUILT_ROLE_PRIMARY);
+  assert_int_equal(d->role, QUILT_ROLE_BACKUP);
+  assert_int_equal(counters(f).promotions, 2);
+  char why[256];
+  assert_int_equal(quilt_bootstrap_check(f->b, why, sizeof why), 0);
+}
+
 /* The backup fails: the best member replaces it; the primary stays. */
 static void test_backup_failover(void **state) {
   fx *f = *state;
@@ -1006,7 +1052,7 @@ static void test_backup_failover(void **state) {
   bhost *b = add_host(f, 2, wan(8));
   bhost *c = add_host(f, 3, wan(8));
   bhost *d = add_host(f, 4, wan(8));
-  d->euid.nat = QUILT_NAT_FULL_CONE; /* better than c (port-restricted) */
+  d->euid.bw_kbps = 30000; /* better than c, not enough to displace a */
   join_ok(f, a);
   join_ok(f, b);
   join_ok(f, c);
@@ -2083,7 +2129,10 @@ static void test_tree_bounded_work(void **state) {
                       (i % 5) * 4000 + i % 97, (i % 7) * 300);
     size_t mark = f->nlog;
     join_ok(f, h);
-    if (i >= 3 && f->nlog - mark > most)
+    /* From the fifth on: the first four (uplinks 1, 2, 3, 4 x 100 Mbit/s)
+     * promote a much better primary twice, each time telling every
+     * member. */
+    if (i >= 4 && f->nlog - mark > most)
       most = f->nlog - mark;
     run_until(f, f->now + 5 * MS);
   }
@@ -2649,6 +2698,7 @@ int main(void) {
       T(test_member_expiry),
       T(test_primary_failover),
       T(test_backup_failover),
+      T(test_promote_much_better),
       T(test_unacknowledged_rep_expires),
       T(test_leave),
       cmocka_unit_test(test_max_split),

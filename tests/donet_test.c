@@ -1029,6 +1029,7 @@ static void test_core_starving(void **state) {
     run_until(a, t);
   }
   assert_null(find_msg(&c, QUILT_DONET_MSG_PARTNER_DROP, 0));
+  /* Starving, but no one else to ask: no drop. */
   for (uint64_t t = t0 + 2900 * MS_NS; t < t0 + 5500 * MS_NS;
        t += 500 * MS_NS) {
     feed(a, 3, &empty, t);
@@ -1037,12 +1038,23 @@ static void test_core_starving(void **state) {
   }
   quilt_donet_stats st;
   quilt_donet_get_stats(a, &st);
+  assert_int_equal(st.partners_dropped_starving, 0);
+  /* Someone else to ask: the least useful partner goes. */
+  quilt_addr five = addr_of(5);
+  assert_true(quilt_donet_add_contact(a, 5, &five, QUILT_DONET_NAT_PUBLIC,
+                                      t0 + 5500 * MS_NS) >= 0);
+  for (uint64_t t = t0 + 5500 * MS_NS; t < t0 + 9000 * MS_NS;
+       t += 500 * MS_NS) {
+    feed(a, 3, &empty, t);
+    feed(a, 4, &empty, t);
+    run_until(a, t);
+  }
+  quilt_donet_get_stats(a, &st);
   assert_int_equal(st.partners_dropped_starving, 1);
-  assert_int_equal(quilt_donet_partner_count(a), 1);
   assert_non_null(find_msg(&c, QUILT_DONET_MSG_PARTNER_DROP, 0));
   /* A new segment ends the starving. */
-  quilt_donet_segment_received(a, 0, 7, t0, t0 + 5600 * MS_NS);
-  run_until(a, t0 + 8 * S_NS);
+  quilt_donet_segment_received(a, 0, 7, t0, t0 + 9100 * MS_NS);
+  run_until(a, t0 + 12 * S_NS);
   quilt_donet_get_stats(a, &st);
   assert_int_equal(st.partners_dropped_starving, 1);
   quilt_donet_del(a);
