@@ -563,7 +563,8 @@ static void test_internet_small(void **state) {
   quilt_sim_params p = internet_params(m, rq, QUILT_SIM_QUILT, 5, 500);
   run(&p, &r);
   check_stream(&r, &p, 0.97);
-  assert_true(r.nat_dropped > 0); /* landmark pings to restrictive hosts */
+  /* (NAT filters: mesh_test's test_nat.  Landmarks are reachable hosts,
+   * so what a filter drops here is chance: none at the small scale.) */
   quilt_sim_result_free(&r);
   p = internet_params(m, rm, QUILT_SIM_MESH, 5, 500);
   run(&p, &r);
