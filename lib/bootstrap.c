@@ -241,6 +241,7 @@ void quilt_bootstrap_config_default(quilt_bootstrap_config *c) {
   c->landmark_period_ns = 500 * NS_PER_MS;
   c->landmark_min_rtt_us = 1000;
   c->wao_tree = 1;
+  c->wao_eager_patches = 4;
   c->wao_max_patches = 128;
   c->tree_hop_us = 50;
   c->tree_rate_kbps = 100000;
@@ -1202,8 +1203,12 @@ static void count_primaries(quilt_bootstrap *b) {
 /* The overlay trees follow the primaries: each source patch (one whose
  * primary said it publishes) with a working primary roots one over its
  * group's patches (a patch that never publishes needs none: with one
- * stream over 60 patches, the other 59 trees were most of the TREE
- * traffic), in a group of at most
+ * stream over 64 patches, the other 63 trees were most of the TREE
+ * traffic).  A patch that has a primary while its group has at most
+ * wao_eager_patches counts as a source from then on, so that a small
+ * group's first messages find their trees built (in `quilt demo`, two
+ * patches, a third of the runs had a 1-1.5 s tail when the trees were
+ * built on the first messages, against none).  All in a group of at most
  * wao_max_patches (the trees cost the server, and each primary, that many
  * views each; beyond it no one gets an overlay view, and primaries send
  * to each other directly).  O(patches) per tree. */
@@ -1213,8 +1218,11 @@ static void wao_settle(quilt_bootstrap *b, uint64_t now) {
     patch *p = &b->patches[ps];
     if (!p->used)
       continue;
+    uint32_t np = b->groups[p->gslot].nprimaries;
+    if (p->nreps > 0 && np <= b->cfg.wao_eager_patches)
+      p->source = 1; /* a small group: as if it published (for good) */
     if (p->nreps == 0 || p->wao_out || !p->source ||
-        b->groups[p->gslot].nprimaries > b->cfg.wao_max_patches) {
+        np > b->cfg.wao_max_patches) {
       tree_del(p->wao);
       p->wao = NULL;
       continue;

@@ -107,6 +107,10 @@ typedef struct quilt_bootstrap_config {
 
   /* Trees. */
   int wao_tree;                 /* keep the wide-area overlay trees */
+  uint32_t wao_eager_patches;   /* a patch that has a primary while its
+                                   group has at most this many roots an
+                                   overlay tree for good, as a source does
+                                   (HEARTBEAT QUILT_HB_SOURCE) */
   uint32_t wao_max_patches;     /* ...in groups of at most this many patches
                                    (<= QUILT_OMNI_MAX_NODES): each patch roots
                                    one, so each primary holds that many views;

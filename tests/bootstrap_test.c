@@ -1996,6 +1996,11 @@ static void test_orphan(void **state) {
 static void test_wao_sources_only(void **state) {
   (void)state;
   fx *f = fx_rtts(quilt_rules_default_text());
+  quilt_bootstrap_del(f->b);
+  f->cfg.wao_eager_patches = 0; /* no group small enough to root a tree
+                                   at every patch (below) */
+  quilt_bootstrap_callbacks cb = {on_send};
+  assert_int_equal(quilt_bootstrap_new(&f->b, &f->cfg, &cb, f), 0);
   f->silent_sources = 1;
   enum { P = 5 };
   bhost *prim[P];
@@ -2037,6 +2042,26 @@ static void test_wao_sources_only(void **state) {
   run_until(f, f->now + 3000 * MS);
   assert_int_equal(quilt_bootstrap_tree_parent(f->b, t, prim[0]->id, &par), 0);
   char why[256];
+  assert_int_equal(quilt_bootstrap_check(f->b, why, sizeof why), 0);
+  fx_del(f);
+
+  /* With wao_eager_patches 4 (the default): the first four patches root a
+   * tree each, source or not, and keep it once the group is larger; the
+   * fifth does not. */
+  f = fx_rtts(quilt_rules_default_text());
+  f->silent_sources = 1;
+  for (int d = 0; d < P; d++) {
+    prim[d] = add_at(f, 100 + (uint64_t)d, lan(1 + (uint32_t)d), d * 3000, 0);
+    join_ok(f, prim[d]);
+    run_until(f, f->now + 300 * MS);
+  }
+  run_until(f, f->now + 3000 * MS);
+  for (int d = 0; d < P; d++)
+    assert_int_equal(quilt_bootstrap_tree_parent(
+                         f->b, QUILT_WIRE_TREE_WAO | prim[d]->patch,
+                         prim[d]->id, &par),
+                     d < 4 ? 0 : QUILT_ERR_NOT_FOUND);
+  assert_int_equal(counters(f).wao_sources, 0);
   assert_int_equal(quilt_bootstrap_check(f->b, why, sizeof why), 0);
   fx_del(f);
 }
