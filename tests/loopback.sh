@@ -65,13 +65,13 @@ n=40
 for i in 1 2 3 4; do
   extra=()
   [ "$i" = 4 ] && extra=(--no-ipmc)
-  timeout 20 "$quilt" sub --bootstrap "$boot" --group loop --count "$n" "${extra[@]}" \
+  timeout 20 "$quilt" sub --bootstrap "$boot" --group "loop-$$" --count "$n" "${extra[@]}" \
     >"$tmp/sub$i.out" 2>"$tmp/sub$i.err" &
   pids+=($!)
 done
 sleep 1
 seq 1 "$n" | sed 's/^/message /' >"$tmp/want"
-timeout 20 "$quilt" pub --bootstrap "$boot" --group loop --linger-ms 1500 <"$tmp/want"
+timeout 20 "$quilt" pub --bootstrap "$boot" --group "loop-$$" --linger-ms 1500 <"$tmp/want"
 status=$?
 [ "$status" = 0 ] || { echo "FAIL: pub exited $status"; fail=1; }
 for i in 1 2 3 4; do
