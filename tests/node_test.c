@@ -156,6 +156,25 @@ static void run_until(world *w, uint64_t t) {
   pump(w);
 }
 
+/* Host h's node (ids 1 and 2), on IP multicast in `domain`. */
+static void make_node(world *w, int h, unsigned nat, uint32_t domain) {
+  quilt_node_callbacks cb = {node_send, mjoin,   mleave,
+                             on_deliver, on_loss, NULL, NULL};
+  quilt_node_config nc;
+  quilt_node_config_default(&nc);
+  nc.id = (uint64_t)h + 1;
+  nc.addr = w->addr[h];
+  nc.bootstrap = w->addr[2];
+  nc.group = quilt_group_id("test");
+  nc.seed = 7;
+  nc.euid.nat = (uint8_t)nat;
+  nc.euid.ipmc = 1;
+  nc.euid.domain = domain;
+  nc.euid.region = 1;
+  nc.euid.bw_kbps = 1000000;
+  assert_int_equal(quilt_node_new(&w->node[h], &nc, &cb, &ep[h]), 0);
+}
+
 static int setup(void **state) {
   world *w = calloc(1, sizeof *w);
   assert_non_null(w);
@@ -180,22 +199,8 @@ static int setup(void **state) {
   bc.rules = w->rules;
   quilt_bootstrap_callbacks bcb = {boot_send};
   assert_int_equal(quilt_bootstrap_new(&w->boot, &bc, &bcb, w), 0);
-  quilt_node_callbacks cb = {node_send, mjoin,   mleave,
-                             on_deliver, on_loss, NULL, NULL};
-  for (int h = 0; h < 2; h++) {
-    quilt_node_config nc;
-    quilt_node_config_default(&nc);
-    nc.id = (uint64_t)h + 1;
-    nc.addr = w->addr[h];
-    nc.bootstrap = w->addr[2];
-    nc.group = quilt_group_id("test");
-    nc.seed = 7;
-    nc.euid.ipmc = 1;
-    nc.euid.domain = 5;
-    nc.euid.region = 1;
-    nc.euid.bw_kbps = 1000000;
-    assert_int_equal(quilt_node_new(&w->node[h], &nc, &cb, &ep[h]), 0);
-  }
+  for (int h = 0; h < 2; h++)
+    make_node(w, h, QUILT_NAT_NONE, 5);
   *state = w;
   return 0;
 }
@@ -371,23 +376,10 @@ static void test_unrepairable_gap_reported(void **state) {
  * of greetings each, O(patches^2) per table. */
 static void test_new_table_greets_only_new_primaries(void **state) {
   world *w = *state;
-  quilt_node_callbacks cb = {node_send, mjoin,   mleave,
-                             on_deliver, on_loss, NULL, NULL};
-  for (int h = 0; h < 2; h++) {
+  for (int h = 0; h < 2; h++) { /* two domains: two patches */
     quilt_node_del(w->node[h]);
-    quilt_node_config nc;
-    quilt_node_config_default(&nc);
-    nc.id = (uint64_t)h + 1;
-    nc.addr = w->addr[h];
-    nc.bootstrap = w->addr[2];
-    nc.group = quilt_group_id("test");
-    nc.seed = 7;
-    nc.euid.nat = h == 0 ? QUILT_NAT_PORT_RESTRICTED : QUILT_NAT_NONE;
-    nc.euid.ipmc = 1;
-    nc.euid.domain = 5 + (uint32_t)h; /* two domains: two patches */
-    nc.euid.region = 1;
-    nc.euid.bw_kbps = 1000000;
-    assert_int_equal(quilt_node_new(&w->node[h], &nc, &cb, &ep[h]), 0);
+    make_node(w, h, h == 0 ? QUILT_NAT_PORT_RESTRICTED : QUILT_NAT_NONE,
+              5 + (uint32_t)h);
   }
   for (int h = 0; h < 2; h++)
     assert_int_equal(quilt_node_start(w->node[h], w->now), 0);
