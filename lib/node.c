@@ -921,8 +921,8 @@ static void handle_peers(quilt_node *n, const quilt_msg_peers *p,
     }
   }
   /* The primaries we have heard greet us, to carry over too: a new table
-   * (every patch that forms or fails over sends one to every
-   * representative) greets only the primaries that are new to it. */
+   * (every patch that forms or fails over sends one to every primary)
+   * greets only the primaries that are new to it. */
   quilt_wire_peer *heard = NULL;
   uint32_t nheard = 0;
   if (n->ngreeted == n->wao.n && n->wao.n > 0) {
