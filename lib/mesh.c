@@ -323,9 +323,8 @@ static void mesh_send_all(quilt_node *n, void *state, const uint8_t *dg,
     return;
   if (!quilt_donet_has_segment(ms->d, (uint32_t)m.u.data.seq))
     note_segment(ms, 0, &m.u.data, now);
-  const quilt_addr *primary = quilt__node_primary_addr(n);
-  if (m.u.data.origin == quilt__node_id(n) && primary &&
-      quilt__node_role(n) != QUILT_ROLE_PRIMARY) {
+  const quilt_addr *primary = quilt__node_primary_addr(n); /* NULL: us */
+  if (m.u.data.origin == quilt__node_id(n) && primary) {
     quilt__node_send(n, primary, dg, len);
     ms->st.pushed++;
   }
